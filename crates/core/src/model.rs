@@ -1,0 +1,224 @@
+//! Domain records as the store keeps them. The API's JSON shapes live in the
+//! server and are built from these, so internal fields (ownership, secrets)
+//! cannot leak by accident.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::time::Timestamp;
+
+/// An organisation: the tenant that owns applications, event types and API keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// What an API key may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything in the organisation.
+    Org,
+    /// One application only (customer portal keys).
+    App(String),
+}
+
+/// An API key as stored: its hash, never the key itself.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub scope: Scope,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: String,
+    pub org_id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub rate_limit: Option<u16>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A previous signing secret that keeps signing until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OldSecret {
+    pub key: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub app_id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub version: i32,
+    pub rate_limit: Option<u16>,
+    pub disabled: bool,
+    pub filter_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub secret: String,
+    pub old_secrets: Vec<OldSecret>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Endpoint {
+    /// Whether a message of `event_type` on `channels` is routed to this endpoint:
+    /// enabled, event type in the filter (no filter = all), and, when the
+    /// endpoint lists channels, the message shares at least one of them.
+    pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        if self.disabled {
+            return false;
+        }
+        if let Some(types) = &self.filter_types
+            && !types.iter().any(|t| t == event_type)
+        {
+            return false;
+        }
+        match &self.channels {
+            None => true,
+            Some(mine) => channels.is_some_and(|theirs| theirs.iter().any(|c| mine.contains(c))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub org_id: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub schemas: Option<serde_json::Value>,
+    pub feature_flags: Option<Vec<String>>,
+    pub group_name: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub app_id: String,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    /// The payload exactly as received, never re-serialised.
+    pub payload: Box<RawValue>,
+    pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub timestamp: Timestamp,
+}
+
+/// Delivery state of a message to one endpoint (Svix `MessageStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum DeliveryStatus {
+    Success = 0,
+    Pending = 1,
+    Fail = 2,
+    Sending = 3,
+}
+
+impl DeliveryStatus {
+    pub fn from_i64(v: i64) -> Option<DeliveryStatus> {
+        Some(match v {
+            0 => DeliveryStatus::Success,
+            1 => DeliveryStatus::Pending,
+            2 => DeliveryStatus::Fail,
+            3 => DeliveryStatus::Sending,
+            _ => return None,
+        })
+    }
+}
+
+/// One message × endpoint: the unit the delivery engine works on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// What started an attempt (Svix `MessageAttemptTriggerType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum TriggerType {
+    Scheduled = 0,
+    Manual = 1,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub response: String,
+    pub response_status_code: i32,
+    pub response_duration_ms: i64,
+    pub status: DeliveryStatus,
+    pub trigger_type: TriggerType,
+    /// Why the attempt failed without an HTTP response (`timeout`, `connect`, `dns`, `tls`, `blocked`).
+    pub error_class: Option<String>,
+    pub timestamp: Timestamp,
+    pub msg: Option<Message>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(filter: Option<&[&str]>, channels: Option<&[&str]>) -> Endpoint {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Endpoint {
+            id: "ep_x".into(),
+            app_id: "app_x".into(),
+            uid: None,
+            url: "https://e.com".into(),
+            description: String::new(),
+            version: 1,
+            rate_limit: None,
+            disabled: false,
+            filter_types: filter.map(v),
+            channels: channels.map(v),
+            metadata: BTreeMap::new(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            secret: String::new(),
+            old_secrets: vec![],
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn routing() {
+        let ch = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(ep(None, None).accepts("a", None));
+        assert!(ep(Some(&["a", "b"]), None).accepts("b", None));
+        assert!(!ep(Some(&["a"]), None).accepts("b", None));
+        assert!(ep(None, None).accepts("a", Some(&ch(&["x"]))));
+        assert!(!ep(None, Some(&["x"])).accepts("a", None));
+        assert!(ep(None, Some(&["x", "y"])).accepts("a", Some(&ch(&["y"]))));
+        assert!(!ep(None, Some(&["x"])).accepts("a", Some(&ch(&["z"]))));
+        let mut disabled = ep(None, None);
+        disabled.disabled = true;
+        assert!(!disabled.accepts("a", None));
+    }
+}

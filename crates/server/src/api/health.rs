@@ -1,0 +1,46 @@
+//! `/api/v1/health`: whether this node can serve (no authentication).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::state::AppState;
+use super::types::HealthOut;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
+
+/// Health: 200 when the store answers, 503 with the failing component otherwise.
+#[utoipa::path(get, path = "/api/v1/health", tag = "Health", security(()),
+    responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
+    let mut checks = BTreeMap::new();
+    let store_ok = match state.store.ping().await {
+        Ok(()) => {
+            checks.insert("store".to_string(), "ok".to_string());
+            true
+        }
+        Err(e) => {
+            checks.insert("store".to_string(), e.to_string());
+            false
+        }
+    };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(HealthOut {
+            status: if store_ok { "ok" } else { "unavailable" }.into(),
+            checks,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }),
+    )
+}

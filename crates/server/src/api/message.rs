@@ -1,0 +1,260 @@
+//! `/api/v1/app/{app_id}/msg`: sending and listing messages, and where each went.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use hookd_core::ids::Kind;
+use hookd_core::model::DeliveryStatus;
+use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order};
+use hookd_core::validate::{Checker, Loc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
+use super::extract::{JsonBody, Path, Query, RawQuery};
+use super::state::{AppState, Principal};
+use super::types::{EndpointMessageOut, ListResponse, MessageEndpointOut, MessageIn, MessageOut};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, create_message))
+        .routes(routes!(get_message))
+        .routes(routes!(list_message_destinations))
+        .routes(routes!(list_endpoint_messages))
+}
+
+const MAX_TAGS: usize = 5;
+
+fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
+    let mut c = Checker::new();
+    let b = Loc::body();
+    c.event_type_name(&b.field("eventType"), &body.event_type);
+    if let Some(id) = &body.event_id {
+        c.event_id(&b.field("eventId"), id);
+    }
+    let payload = body.payload.take().or(body.data.take());
+    match &payload {
+        None => c.error(&b.field("payload"), "value_error.missing", "field required"),
+        Some(p) if !p.get().trim_start().starts_with('{') => c.error(
+            &b.field("payload"),
+            "type_error.dict",
+            "payload must be a JSON object",
+        ),
+        Some(p) if p.get().len() as u64 > state.config.max_payload_bytes => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "payload is {} bytes; the limit is {} bytes (max_payload_bytes)",
+                p.get().len(),
+                state.config.max_payload_bytes
+            )));
+        }
+        Some(_) => {}
+    }
+    let channels = c.channels(&b.field("channels"), body.channels.take());
+    let tags = body.tags.take().filter(|t| !t.is_empty());
+    if let Some(tags) = &tags {
+        if tags.len() > MAX_TAGS {
+            c.error(
+                &b.field("tags"),
+                "value_error.list.max_items",
+                format!("at most {MAX_TAGS} tags are allowed"),
+            );
+        }
+        for (i, t) in tags.iter().enumerate() {
+            c.event_id(&b.field("tags").index(i), t);
+        }
+    }
+    c.finish(())?;
+    let payload = payload.ok_or_else(|| {
+        ApiError::field(b.field("payload"), "value_error.missing", "field required")
+    })?;
+    Ok(NewMessage {
+        event_type: body.event_type.clone(),
+        event_id: body.event_id.clone(),
+        payload,
+        channels,
+        tags,
+    })
+}
+
+/// Send a message: it is stored with one delivery per matching endpoint
+/// before this returns, then delivered.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid (with `application` in the body, created if missing)"),
+        ("with_content" = Option<bool>, Query, description = "include the payload in the response (default true)")),
+    request_body = MessageIn,
+    responses((status = 202, body = MessageOut), (status = 404, body = HttpErrorOut), (status = 409, body = HttpErrorOut, description = "duplicate eventId"),
+        (status = 413, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn create_message(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(app_id): Path<String>,
+    raw: RawQuery,
+    JsonBody(mut body): JsonBody<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let mut q = Query::new(&raw);
+    let with_content = q.bool("with_content", true);
+    q.finish()?;
+    let msg = validate(&state, &mut body)?;
+    let app = match state.app(&p, &app_id).await {
+        Ok(app) => app,
+        Err(ApiError::NotFound(m)) => match body.application.take() {
+            Some(mut a) => {
+                a.uid = a.uid.or(Some(app_id));
+                super::application::create_or_get(&state, &p, a, true)
+                    .await
+                    .map_err(|e| match e {
+                        ApiError::Validation(errs) => ApiError::Validation(
+                            errs.into_iter()
+                                .map(|mut f| {
+                                    f.loc.insert(1, "application".into());
+                                    f
+                                })
+                                .collect(),
+                        ),
+                        other => other,
+                    })?
+                    .1
+            }
+            None => return Err(ApiError::NotFound(m)),
+        },
+        Err(e) => return Err(e),
+    };
+    let (m, _deliveries) = state.store.create_message(&app.id, msg).await?;
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(m, with_content))))
+}
+
+/// List messages, newest first.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid"),
+        ("limit" = Option<u32>, Query), ("iterator" = Option<String>, Query),
+        ("event_types" = Option<String>, Query, description = "comma-separated"),
+        ("channel" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query),
+        ("with_content" = Option<bool>, Query)),
+    responses((status = 200, body = ListResponse<MessageOut>), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(app_id): Path<String>,
+    raw: RawQuery,
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
+    let mut q = Query::new(&raw);
+    let lq = q.list_query(Some(Kind::Message), Order::Descending);
+    let filter = MessageFilter {
+        event_types: q.list("event_types"),
+        channel: q.str("channel").map(String::from),
+        before: q.datetime("before"),
+        after: q.datetime("after"),
+    };
+    let with_content = q.bool("with_content", true);
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let page = state.store.list_messages(&app.id, &lq, &filter).await?;
+    Ok(Json(ListResponse::from_page(page, |m| {
+        MessageOut::new(m, with_content)
+    })))
+}
+
+/// Get a message by id or `eventId`.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg/{msg_id}", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId"),
+        ("with_content" = Option<bool>, Query)),
+    responses((status = 200, body = MessageOut), (status = 404, body = HttpErrorOut)))]
+pub async fn get_message(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    raw: RawQuery,
+) -> ApiResult<Json<MessageOut>> {
+    let mut q = Query::new(&raw);
+    let with_content = q.bool("with_content", true);
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let m = state
+        .store
+        .get_message(&app.id, &msg_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    Ok(Json(MessageOut::new(m, with_content)))
+}
+
+/// The endpoints a message was routed to, with its delivery state at each.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint", tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId"),
+        ("limit" = Option<u32>, Query), ("iterator" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<MessageEndpointOut>), (status = 404, body = HttpErrorOut)))]
+pub async fn list_message_destinations(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    raw: RawQuery,
+) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
+    let mut q = Query::new(&raw);
+    let lq = q.list_query(Some(Kind::Endpoint), Order::Ascending);
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let m = state
+        .store
+        .get_message(&app.id, &msg_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let page = state.store.list_destinations(&app.id, &m.id, &lq).await?;
+    Ok(Json(ListResponse::from_page(page, |(e, d)| {
+        MessageEndpointOut::new(e, d)
+    })))
+}
+
+/// Parses the `status` filter (0 success, 1 pending, 2 fail, 3 sending).
+pub fn status_filter(q: &mut Query) -> Option<DeliveryStatus> {
+    let v = q.int("status")?;
+    match DeliveryStatus::from_i64(v) {
+        Some(s) => Some(s),
+        None => {
+            q.check.error(
+                &Loc::query().field("status"),
+                "type_error.enum",
+                "status must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)",
+            );
+            None
+        }
+    }
+}
+
+/// The messages routed to an endpoint, with their delivery state, newest first.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid"),
+        ("limit" = Option<u32>, Query), ("iterator" = Option<String>, Query), ("status" = Option<i64>, Query),
+        ("event_types" = Option<String>, Query), ("channel" = Option<String>, Query),
+        ("before" = Option<String>, Query), ("after" = Option<String>, Query), ("with_content" = Option<bool>, Query)),
+    responses((status = 200, body = ListResponse<EndpointMessageOut>), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn list_endpoint_messages(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    raw: RawQuery,
+) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
+    let mut q = Query::new(&raw);
+    let lq = q.list_query(Some(Kind::Message), Order::Descending);
+    let filter = AttemptFilter {
+        status: status_filter(&mut q),
+        event_types: q.list("event_types"),
+        channel: q.str("channel").map(String::from),
+        before: q.datetime("before"),
+        after: q.datetime("after"),
+        ..Default::default()
+    };
+    let with_content = q.bool("with_content", true);
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let page = state
+        .store
+        .list_endpoint_messages(&app.id, &ep.id, &lq, &filter)
+        .await?;
+    Ok(Json(ListResponse::from_page(page, |(m, d)| {
+        EndpointMessageOut::new(m, d, with_content)
+    })))
+}

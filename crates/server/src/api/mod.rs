@@ -1,0 +1,128 @@
+//! The HTTP API: routing, middleware (path normalisation, auth, idempotency,
+//! panics as JSON 500s) and the OpenAPI document built from the same routes.
+
+mod application;
+mod attempt;
+mod auth;
+mod endpoint;
+pub mod error;
+mod event_type;
+pub mod extract;
+mod health;
+mod idempotency;
+mod message;
+pub mod state;
+pub mod types;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::Uri;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use tower::Layer as _;
+use tower::util::{MapRequest, MapRequestLayer};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use error::ApiError;
+use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hookd", description = "Webhook delivery service; Svix v1 compatible API."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(error::HttpErrorOut, error::HttpValidationError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The authenticated part of the API and its OpenAPI description.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(application::router())
+        .merge(endpoint::router())
+        .merge(event_type::router())
+        .merge(message::router())
+        .merge(attempt::router())
+}
+
+/// The OpenAPI document of every route the server answers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    let (_, health_doc) = health::router().split_for_parts();
+    doc.merge(health_doc);
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The router behind path normalisation.
+pub type Service = MapRequest<Router, fn(Request) -> Request>;
+
+/// The complete HTTP service.
+pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
+    let doc = openapi();
+    let (authed, _) = api_routes().split_for_parts();
+    let authed = authed
+        .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let (health_routes, _) = health::router().split_for_parts();
+    let router = Router::new()
+        .merge(authed)
+        .merge(health_routes)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .with_state(state);
+    let service = MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router);
+    axum::ServiceExt::<Request>::into_make_service(service)
+}
+
+/// Every path answers with and without a trailing slash, and a doubled slash
+/// (`//api/v1/app`, from a server URL ending in `/`) is collapsed.
+fn normalize_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let needs = path.contains("//") || (path.len() > 1 && path.ends_with('/'));
+    if !needs {
+        return req;
+    }
+    let mut clean = String::with_capacity(path.len());
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        clean.push('/');
+        clean.push_str(seg);
+    }
+    if clean.is_empty() {
+        clean.push('/');
+    }
+    if let Some(q) = req.uri().query() {
+        clean.push('?');
+        clean.push_str(q);
+    }
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = clean.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}

@@ -1,0 +1,226 @@
+//! Layered configuration: embedded defaults, then an optional TOML file, then
+//! `HOOKD_*` environment variables, then command-line flags. Validated once,
+//! at start, with errors that name the offending setting.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config.default.toml");
+
+/// Every setting hookd reads. Each is documented in `config.default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// `sqlite:PATH`.
+    pub database_url: String,
+    /// An extra admin key of the default organisation, when non-empty.
+    pub admin_token: String,
+    /// Largest accepted message payload, in bytes.
+    pub max_payload_bytes: u64,
+    /// Idempotency-key replay window, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// Grace period of a rotated-out secret, in seconds.
+    pub secret_rotation_grace_secs: u64,
+    /// Log filter.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+/// Settings given on the command line; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides(pub Vec<(&'static str, String)>);
+
+impl Config {
+    /// Loads and validates the configuration from all layers.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, String> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::load_from(file, &env, flags)
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        flags: &Overrides,
+    ) -> Result<Config, String> {
+        let defaults: toml::Table = DEFAULTS
+            .parse()
+            .map_err(|e| format!("built-in defaults are invalid: {e}"))?;
+        let mut merged = defaults.clone();
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| format!("config file {} is not valid TOML: {e}", path.display()))?;
+            for (k, v) in table {
+                if !defaults.contains_key(&k) {
+                    return Err(format!(
+                        "config file {}: unknown setting '{k}'",
+                        path.display()
+                    ));
+                }
+                merged.insert(k, v);
+            }
+        }
+
+        for key in defaults.keys() {
+            let var = format!("HOOKD_{}", key.to_ascii_uppercase());
+            if let Some((_, value)) = env.iter().find(|(k, _)| *k == var) {
+                let v = typed(&defaults, key, value).map_err(|e| format!("{var}: {e}"))?;
+                merged.insert(key.clone(), v);
+            }
+        }
+
+        for (key, value) in &flags.0 {
+            let flag = format!("--{}", key.replace('_', "-"));
+            let v = typed(&defaults, key, value).map_err(|e| format!("{flag}: {e}"))?;
+            merged.insert(key.to_string(), v);
+        }
+
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        hookd_store::parse_url(&self.database_url)
+            .map_err(|e| format!("invalid setting database_url: {e}"))?;
+        if self.max_payload_bytes == 0 || self.max_payload_bytes > 64 * 1024 * 1024 {
+            return Err("invalid setting max_payload_bytes: must be between 1 and 67108864".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "invalid setting log_format: '{}' (expected text or json)",
+                self.log_format
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| format!("invalid setting log: {e}"))?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| {
+            format!(
+                "invalid setting listen: '{}' is not an address like 127.0.0.1:8071",
+                self.listen
+            )
+        })
+    }
+
+    pub fn admin_token(&self) -> Option<&str> {
+        Some(self.admin_token.as_str()).filter(|t| !t.is_empty())
+    }
+}
+
+/// Converts a string from the environment or a flag to the type of the
+/// setting's default, so `HOOKD_MAX_PAYLOAD_BYTES=abc` is caught here by name.
+fn typed(defaults: &toml::Table, key: &str, value: &str) -> Result<toml::Value, String> {
+    match defaults.get(key) {
+        Some(toml::Value::Integer(_)) => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("'{value}' is not a whole number")),
+        Some(toml::Value::Boolean(_)) => match value.trim() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("'{value}' is not true or false")),
+        },
+        _ => Ok(toml::Value::String(value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() -> Result<(), String> {
+        let c = Config::load_from(None, &[], &Overrides::default())?;
+        assert_eq!(c.listen, "127.0.0.1:8071");
+        assert_eq!(c.database_url, "sqlite:hookd-data/hookd.db");
+        assert_eq!(c.admin_token(), None);
+        Ok(())
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let file = dir.path().join("hookd.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\nmax_payload_bytes = 10\nlog = \"debug\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let c = Config::load_from(
+            Some(&file),
+            &env(&[
+                ("HOOKD_LISTEN", "127.0.0.1:2"),
+                ("HOOKD_MAX_PAYLOAD_BYTES", "20"),
+            ]),
+            &Overrides(vec![("listen", "127.0.0.1:3".into())]),
+        )?;
+        assert_eq!(c.listen, "127.0.0.1:3");
+        assert_eq!(c.max_payload_bytes, 20);
+        assert_eq!(c.log, "debug");
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let e = Config::load_from(
+            None,
+            &env(&[("HOOKD_LISTEN", "nope")]),
+            &Overrides::default(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::load_from(
+            None,
+            &env(&[("HOOKD_MAX_PAYLOAD_BYTES", "lots")]),
+            &Overrides::default(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(e.contains("HOOKD_MAX_PAYLOAD_BYTES"), "{e}");
+        let e = Config::load_from(
+            None,
+            &[],
+            &Overrides(vec![("database_url", "mysql://x".into())]),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(e.contains("database_url"), "{e}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let file = dir.path().join("hookd.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").map_err(|e| e.to_string())?;
+        let e = Config::load_from(Some(&file), &[], &Overrides::default())
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("lisen"), "{e}");
+        Ok(())
+    }
+}

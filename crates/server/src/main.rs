@@ -1,0 +1,5 @@
+//! The `hookd` binary.
+
+fn main() -> std::process::ExitCode {
+    hookd::cli::main()
+}

@@ -1,0 +1,121 @@
+-- hookd SQLite schema, version 1. Timestamps are milliseconds since the Unix epoch.
+-- JSON columns hold arrays or objects as text. Released migrations are never edited.
+
+CREATE TABLE orgs (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    app_id      TEXT,
+    name        TEXT,
+    hash        BLOB NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+
+CREATE TABLE applications (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    uid         TEXT,
+    name        TEXT NOT NULL,
+    rate_limit  INTEGER,
+    metadata    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX applications_uid ON applications(org_id, uid) WHERE uid IS NOT NULL;
+CREATE INDEX applications_org ON applications(org_id, id);
+
+CREATE TABLE endpoints (
+    id           TEXT PRIMARY KEY,
+    app_id       TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    uid          TEXT,
+    url          TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    rate_limit   INTEGER,
+    disabled     INTEGER NOT NULL,
+    filter_types TEXT,
+    channels     TEXT,
+    metadata     TEXT NOT NULL,
+    secret       TEXT NOT NULL,
+    old_secrets  TEXT NOT NULL,
+    headers      TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX endpoints_uid ON endpoints(app_id, uid) WHERE uid IS NOT NULL;
+CREATE INDEX endpoints_app ON endpoints(app_id, id);
+
+CREATE TABLE event_types (
+    org_id       TEXT NOT NULL REFERENCES orgs(id),
+    name         TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    archived     INTEGER NOT NULL,
+    deprecated   INTEGER NOT NULL,
+    schemas      TEXT,
+    feature_flags TEXT,
+    group_name   TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (org_id, name)
+);
+
+CREATE TABLE messages (
+    id          TEXT PRIMARY KEY,
+    app_id      TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    event_type  TEXT NOT NULL,
+    event_id    TEXT,
+    payload     TEXT NOT NULL,
+    channels    TEXT,
+    tags        TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX messages_event_id ON messages(app_id, event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX messages_app ON messages(app_id, id);
+
+-- One row per message x endpoint: the delivery engine's queue.
+CREATE TABLE deliveries (
+    msg_id          TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id     TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    app_id          TEXT NOT NULL,
+    status          INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (msg_id, endpoint_id)
+);
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
+CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, msg_id);
+
+CREATE TABLE attempts (
+    id              TEXT PRIMARY KEY,
+    msg_id          TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id     TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    app_id          TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    status          INTEGER NOT NULL,
+    response_status INTEGER NOT NULL,
+    response        TEXT NOT NULL,
+    duration_ms     INTEGER NOT NULL,
+    trigger_type    INTEGER NOT NULL,
+    error_class     TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX attempts_msg ON attempts(msg_id, id);
+CREATE INDEX attempts_endpoint ON attempts(endpoint_id, id);
+
+CREATE TABLE idempotency_keys (
+    org_id      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER,
+    body        BLOB,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (org_id, key)
+);

@@ -1,0 +1,236 @@
+//! SQLite plumbing: one writer thread with group commit, and a pool of readers.
+//!
+//! SQLite allows one writer at a time. Rather than let request tasks fight for
+//! the write lock, every write is a job sent to a single writer thread. The
+//! thread takes whatever jobs are queued (up to `MAX_BATCH`), runs each inside
+//! its own savepoint of one `BEGIN IMMEDIATE` transaction, commits once with
+//! `synchronous=FULL`, and only then answers each job. Concurrent requests
+//! therefore share one fsync (group commit) while each keeps its own
+//! all-or-nothing semantics: a job that fails is rolled back to its savepoint
+//! and nothing it wrote survives. No caller learns of success before the
+//! commit is durable.
+//!
+//! Reads run on a small pool of connections in `spawn_blocking`; WAL mode lets
+//! them proceed while the writer commits.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use hookd_core::store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+const MAX_BATCH: usize = 512;
+
+/// One queued write: run inside the batch transaction, then told how the commit went.
+trait WriteJob: Send {
+    /// Runs the job; `false` means it failed and its savepoint is rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Delivers the outcome once the batch commit is known.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    tx: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Backend("write job panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let outcome = match (commit, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(r)) => r,
+            (Ok(()), None) => Err(StoreError::Backend("write job did not run".into())),
+        };
+        let _ = self.tx.send(outcome);
+    }
+}
+
+type Job = Box<dyn WriteJob>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    conns: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    // busy_timeout matters when another process (the `hookd token` CLI) writes
+    // to the same file while the server runs.
+    conn.execute_batch(
+        "PRAGMA busy_timeout = 10000;
+         PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;",
+    )
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, applies migrations and
+    /// starts the writer thread. Must be called inside a Tokio runtime.
+    pub fn open(path: &Path, readers: usize) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+        let writer_conn = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        writer_conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        super::migrations::apply(&writer_conn)?;
+
+        let mut conns = Vec::with_capacity(readers);
+        for _ in 0..readers.max(1) {
+            let c = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            conns.push(c);
+        }
+        let n = conns.len();
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("hookd-sqlite-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Db {
+            writer: tx,
+            readers: Arc::new(ReaderPool {
+                conns: Mutex::new(conns),
+                permits: Semaphore::new(n),
+            }),
+        })
+    }
+
+    /// Runs `f` inside the shared write transaction; its effects are durable
+    /// when this returns `Ok`, and absent entirely when it returns `Err`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            tx,
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+    }
+
+    /// Runs `f` on a reader connection, off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let pool2 = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool2
+                .conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .ok_or_else(|| StoreError::Backend("reader pool empty".into()))?;
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Backend("read job panicked".into())));
+            pool2
+                .conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = db_err(e);
+        for job in batch.drain(..) {
+            job.finish(Err(err.clone()));
+        }
+        return;
+    }
+    let mut done: Vec<Job> = Vec::with_capacity(batch.len());
+    for mut job in batch.drain(..) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %e, "savepoint failed");
+            done.push(job);
+            continue;
+        }
+        let ok = job.run(conn);
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "savepoint release failed");
+        }
+        done.push(job);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(db_err);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in done {
+        job.finish(commit.clone());
+    }
+}
