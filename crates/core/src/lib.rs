@@ -5,6 +5,7 @@ pub mod auth;
 pub mod ids;
 pub mod model;
 pub mod random;
+pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod time;

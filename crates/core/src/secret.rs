@@ -55,6 +55,26 @@ impl Secret {
     }
 }
 
+/// The stored form of a user-given key (`whsec_…` or `whsk_…`), normalised to
+/// standard padded base64; `None` if it is not a valid key.
+pub fn normalize(s: &str) -> Option<String> {
+    if s.starts_with("whsk_") {
+        return hookd_webhooks::Key::parse(s).ok().map(|k| k.encode());
+    }
+    Secret::parse(s).ok().map(|k| k.encode())
+}
+
+/// What the API shows for a stored key: HMAC secrets as they are, ed25519
+/// secret keys as their public key (`whpk_…`), which is all a receiver needs.
+pub fn public_form(stored: &str) -> String {
+    if stored.starts_with("whsk_")
+        && let Ok(k) = hookd_webhooks::Key::parse(stored)
+    {
+        return k.public();
+    }
+    stored.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +94,18 @@ mod tests {
         assert!(Secret::parse("whsec_c2hvcnQ=").is_err());
         // The published Standard Webhooks test secret is accepted.
         assert!(Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    }
+
+    #[test]
+    fn ed25519_keys_show_their_public_half() {
+        let sk = "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==";
+        assert_eq!(normalize(sk).as_deref(), Some(sk));
+        assert_eq!(
+            public_form(sk),
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4="
+        );
+        let hmac = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(public_form(hmac), hmac);
+        assert_eq!(normalize("whsk_short"), None);
     }
 }

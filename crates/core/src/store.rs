@@ -142,6 +142,8 @@ pub struct NewMessage {
     pub payload: Box<serde_json::value::RawValue>,
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
+    /// Deliver only to this endpoint, whatever its filters (example events).
+    pub only_endpoint: Option<String>,
 }
 
 /// The outcome of starting an idempotent request.
@@ -160,6 +162,81 @@ pub enum IdempotencyStart {
 }
 
 pub type Mutation<T> = Box<dyn FnOnce(&mut T) + Send>;
+
+/// A delivery waiting for its next attempt, as the scheduler tracks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedDelivery {
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub app_id: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    pub due: Timestamp,
+    /// The next attempt was requested by a user (resend, recover).
+    pub manual: bool,
+}
+
+impl QueuedDelivery {
+    /// A freshly created delivery of an application's message.
+    pub fn new(d: Delivery, app_id: &str) -> QueuedDelivery {
+        QueuedDelivery {
+            due: d.next_attempt_at.unwrap_or_else(Timestamp::now),
+            msg_id: d.msg_id,
+            endpoint_id: d.endpoint_id,
+            app_id: app_id.to_string(),
+            attempts: d.attempts,
+            manual: false,
+        }
+    }
+}
+
+/// The delivery's state after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextStep {
+    Success,
+    Retry(Timestamp),
+    Fail,
+    /// 410 Gone: fail and disable the endpoint.
+    FailAndDisable,
+}
+
+/// One finished attempt to record.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub app_id: String,
+    pub attempt: Attempt,
+    pub next: NextStep,
+    /// Disable the endpoint when it has had no success for this long (ms) and this attempt failed.
+    pub disable_after_ms: i64,
+}
+
+/// Why an endpoint was disabled by an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisableReason {
+    /// The receiver answered 410 Gone.
+    Gone,
+    /// No success for the configured period while deliveries kept failing.
+    Failing,
+}
+
+/// Side effects of recording an attempt, for operational events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptEffects {
+    pub disabled: Option<DisableReason>,
+    /// When the endpoint's current run of failures began.
+    pub failing_since: Option<Timestamp>,
+    /// The delivery's attempt count after this attempt.
+    pub attempts: i64,
+}
+
+/// Delivery counts of an endpoint by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub fail: i64,
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -300,6 +377,43 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Forgets a started key whose request failed in a way worth retrying.
     async fn idempotency_abort(&self, org_id: &str, key: &str) -> StoreResult<()>;
+
+    // --- the delivery engine ---
+    /// Every delivery still to be attempted; ones left `sending` by a crash are due at once.
+    async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>>;
+    async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
+    async fn get_message_by_id(&self, msg_id: &str) -> StoreResult<Option<Message>>;
+    async fn get_app_by_id(&self, app_id: &str) -> StoreResult<Option<Application>>;
+    /// Marks a delivery as in flight; `false` if it no longer exists or is not pending.
+    async fn mark_sending(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<bool>;
+    /// Stores the attempt and moves the delivery (and perhaps its endpoint) on.
+    async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects>;
+    /// Gives up on a delivery without an attempt (its endpoint is disabled).
+    async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()>;
+    /// Puts deliveries of these messages to the endpoint back in the queue for
+    /// a manual attempt now (creating them if the message never went there).
+    async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+        now: Timestamp,
+    ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Messages created in `[since, until)` whose delivery to the endpoint failed.
+    async fn failed_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<String>>;
+    async fn endpoint_stats(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> StoreResult<EndpointStats>;
 
     /// A cheap round trip proving the store answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -244,9 +244,17 @@ impl Checker {
         Some(r as u16)
     }
 
-    /// An endpoint signing secret given by the user (`whsec_` + base64 of 24-64 bytes).
+    /// An endpoint signing key given by the user: `whsec_` + base64 of 24-64
+    /// bytes (HMAC), or `whsk_` + base64 of an ed25519 secret key.
     pub fn secret(&mut self, loc: &Loc, s: &str) -> bool {
-        match crate::secret::Secret::parse(s) {
+        let parsed = if s.starts_with("whsk_") {
+            hookd_webhooks::Key::parse(s)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            crate::secret::Secret::parse(s).map(|_| ())
+        };
+        match parsed {
             Ok(_) => true,
             Err(msg) => {
                 self.error(loc, "value_error.secret", msg);

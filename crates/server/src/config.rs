@@ -29,6 +29,32 @@ pub struct Config {
     pub log: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// Delays between delivery attempts, e.g. `5s,5m,30m`.
+    pub retry_schedule: String,
+    /// Timeout of one delivery attempt, in seconds.
+    pub request_timeout_secs: u64,
+    /// Most deliveries in flight to one endpoint.
+    pub endpoint_concurrency: u64,
+    /// Most deliveries in flight in total.
+    pub max_in_flight: u64,
+    /// CIDRs exempt from the SSRF policy, comma-separated.
+    pub allowed_subnets: String,
+    /// Refuse plain-http endpoints.
+    pub https_only: bool,
+    /// Outbound proxy URL, or empty.
+    pub proxy: String,
+    /// `webhook` or `svix` header names.
+    pub signature_headers: String,
+    /// Bytes of each response body kept.
+    pub response_body_limit: u64,
+    /// Auto-disable period for failing endpoints, in seconds.
+    pub disable_after_secs: u64,
+    /// Consecutive failed attempts before `message.attempt.failing`.
+    pub failing_event_after_attempts: u64,
+    /// Uid of the application receiving operational events.
+    pub operational_app_uid: String,
+    /// Deadline for in-flight deliveries at shutdown, in seconds.
+    pub shutdown_timeout_secs: u64,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -106,7 +132,53 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| format!("invalid setting log: {e}"))?;
+        self.schedule()?;
+        self.subnets()?;
+        if self.request_timeout_secs == 0 || self.request_timeout_secs > 300 {
+            return Err("invalid setting request_timeout_secs: must be between 1 and 300".into());
+        }
+        if self.endpoint_concurrency == 0 || self.endpoint_concurrency > 1000 {
+            return Err("invalid setting endpoint_concurrency: must be between 1 and 1000".into());
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > 100_000 {
+            return Err("invalid setting max_in_flight: must be between 1 and 100000".into());
+        }
+        if !matches!(self.signature_headers.as_str(), "webhook" | "svix") {
+            return Err(format!(
+                "invalid setting signature_headers: '{}' (expected webhook or svix)",
+                self.signature_headers
+            ));
+        }
+        if !self.proxy.is_empty() {
+            hookd_core::validate::parse_http_url(&self.proxy)
+                .map_err(|e| format!("invalid setting proxy: {e}"))?;
+        }
+        if self.response_body_limit > 1024 * 1024 {
+            return Err("invalid setting response_body_limit: at most 1048576".into());
+        }
         Ok(())
+    }
+
+    pub fn schedule(&self) -> Result<hookd_core::retry::Schedule, String> {
+        hookd_core::retry::Schedule::parse(&self.retry_schedule)
+            .map_err(|e| format!("invalid setting retry_schedule: {e}"))
+    }
+
+    pub fn subnets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allowed_subnets
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "invalid setting allowed_subnets: '{s}' is not a CIDR like 10.0.0.0/8"
+                        )
+                    })
+            })
+            .collect()
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {

@@ -3,9 +3,11 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use hookd_core::auth::hash_key;
@@ -16,6 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::state::AppState;
 use crate::config::Config;
+use crate::delivery::client::{Client, ClientConfig};
+use crate::delivery::{Engine, EngineConfig};
 
 /// Name of the organisation `HOOKD_ADMIN_TOKEN` belongs to.
 pub const DEFAULT_ORG: &str = "default";
@@ -26,14 +30,23 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    engine: Engine,
+    shutdown_timeout: Duration,
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting requests, lets in-flight requests finish, then gives
+    /// deliveries in flight up to `shutdown_timeout_secs` to complete.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.task.await.context("server task failed")??;
+        self.engine.shutdown(self.shutdown_timeout).await;
         Ok(())
+    }
+
+    /// The delivery engine (for tests and embedding).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Waits until the server stops by itself (it does not, short of an error).
@@ -64,8 +77,21 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         .ensure_org(DEFAULT_ORG)
         .await
         .context("cannot initialise the default organisation")?;
+    let client = Client::new(ClientConfig {
+        timeout: Duration::from_secs(config.request_timeout_secs),
+        allowed: config.subnets().map_err(anyhow::Error::msg)?,
+        https_only: config.https_only,
+        proxy: Some(config.proxy.clone()).filter(|p| !p.is_empty()),
+        keep_body: config.response_body_limit as usize,
+    })
+    .context("cannot build the HTTP client")?;
+    let engine = Engine::start(store.clone(), EngineConfig::from_config(&config)?, client)
+        .await
+        .context("cannot start the delivery engine")?;
+    let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let state = AppState {
         store,
+        engine: engine.clone(),
         admin_token_hash: config.admin_token().map(hash_key),
         config: Arc::new(config),
         default_org_id: default_org.id,
@@ -83,5 +109,11 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
             })
             .await
     });
-    Ok(Running { addr, stop, task })
+    Ok(Running {
+        addr,
+        stop,
+        task,
+        engine,
+        shutdown_timeout,
+    })
 }

@@ -14,6 +14,8 @@ use hookd_core::validate::{Checker, Loc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::delivery::OperationalEvent;
+
 use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
 use super::extract::{JsonBody, Path, Query, RawQuery};
 use super::state::{AppState, Principal};
@@ -159,10 +161,11 @@ fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
 
 fn new_endpoint(app: &Application, f: EndpointFields) -> Endpoint {
     let now = Timestamp::now();
-    let secret = match f.secret.as_deref().map(Secret::parse) {
-        Some(Ok(s)) => s,
-        _ => Secret::generate(),
-    };
+    let secret = f
+        .secret
+        .as_deref()
+        .and_then(hookd_core::secret::normalize)
+        .unwrap_or_else(|| Secret::generate().encode());
     Endpoint {
         id: ids::new_id(Kind::Endpoint),
         app_id: app.id.clone(),
@@ -177,7 +180,7 @@ fn new_endpoint(app: &Application, f: EndpointFields) -> Endpoint {
         metadata: f.metadata,
         created_at: now,
         updated_at: now,
-        secret: secret.encode(),
+        secret,
         old_secrets: vec![],
         headers: f.headers.unwrap_or_default(),
     }
@@ -244,6 +247,7 @@ pub async fn create_endpoint(
     let app = state.app(&p, &app_id).await?;
     let f = validate_in(body)?;
     let ep = state.store.create_endpoint(new_endpoint(&app, f)).await?;
+    notify(&state, &app, &ep, "endpoint.created", false);
     Ok((StatusCode::CREATED, Json(ep.into())))
 }
 
@@ -294,8 +298,14 @@ pub async fn update_endpoint(
                 },
             ))
             .await?;
+        notify(&state, &app, &ep, "endpoint.created", false);
         return Ok((StatusCode::CREATED, Json(ep.into())));
     }
+    let was_disabled = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .is_some_and(|e| e.disabled);
     let ep = modify(
         &state,
         &app,
@@ -317,6 +327,7 @@ pub async fn update_endpoint(
         }),
     )
     .await?;
+    notify(&state, &app, &ep, "endpoint.updated", !was_disabled);
     Ok((StatusCode::OK, Json(ep.into())))
 }
 
@@ -332,6 +343,7 @@ pub async fn patch_endpoint(
     JsonBody(body): JsonBody<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
     let (app, ep) = load(&state, &p, &app_id, &ep_id).await?;
+    let was_disabled = ep.disabled;
     let mut c = Checker::new();
     let b = Loc::body();
     if let Some(url) = &body.url {
@@ -396,7 +408,11 @@ pub async fn patch_endpoint(
             if let Some(t) = filter_types {
                 e.filter_types = t;
             }
-            if let Some(s) = body.secret {
+            if let Some(s) = body
+                .secret
+                .as_deref()
+                .and_then(hookd_core::secret::normalize)
+            {
                 rotate(e, s, now, grace_ms);
             }
             if let Some(m) = body.metadata {
@@ -412,7 +428,32 @@ pub async fn patch_endpoint(
         }),
     )
     .await?;
+    notify(&state, &app, &ep, "endpoint.updated", !was_disabled);
     Ok(Json(ep.into()))
+}
+
+/// Drops the delivery engine's cached copy and tells the operator.
+/// `check_disabled`: the endpoint was enabled before this change.
+fn notify(
+    state: &AppState,
+    app: &Application,
+    ep: &Endpoint,
+    event: &'static str,
+    check_disabled: bool,
+) {
+    state.engine.endpoint_changed(&ep.id);
+    state.engine.emit(
+        &app.org_id,
+        &app.id,
+        OperationalEvent::endpoint(event, ep).with_app(app),
+    );
+    if check_disabled && ep.disabled {
+        state.engine.emit(
+            &app.org_id,
+            &app.id,
+            OperationalEvent::endpoint_disabled(ep, None, "manual").with_app(app),
+        );
+    }
 }
 
 /// Makes `new` the signing secret; the current one keeps signing for `grace_ms`.
@@ -438,6 +479,7 @@ pub async fn delete_endpoint(
 ) -> ApiResult<StatusCode> {
     let (app, ep) = load(&state, &p, &app_id, &ep_id).await?;
     state.store.delete_endpoint(&app.id, &ep.id).await?;
+    notify(&state, &app, &ep, "endpoint.deleted", false);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,7 +493,9 @@ pub async fn get_endpoint_secret(
     Path((app_id, ep_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let (_, ep) = load(&state, &p, &app_id, &ep_id).await?;
-    Ok(Json(EndpointSecretOut { key: ep.secret }))
+    Ok(Json(EndpointSecretOut {
+        key: hookd_core::secret::public_form(&ep.secret),
+    }))
 }
 
 /// Rotate the signing secret. The previous secret keeps signing for a grace
@@ -490,8 +534,12 @@ pub async fn rotate_endpoint_secret(
         }
     };
     c.finish(())?;
-    let new = body.key.unwrap_or_else(|| Secret::generate().encode());
-    let key = new.clone();
+    let new = body
+        .key
+        .as_deref()
+        .and_then(hookd_core::secret::normalize)
+        .unwrap_or_else(|| Secret::generate().encode());
+    let key = hookd_core::secret::public_form(&new);
     modify(
         &state,
         &app,
@@ -503,6 +551,7 @@ pub async fn rotate_endpoint_secret(
         }),
     )
     .await?;
+    state.engine.endpoint_changed(&ep.id);
     Ok(Json(EndpointSecretOut { key }))
 }
 
@@ -559,6 +608,7 @@ pub async fn update_endpoint_headers(
         }),
     )
     .await?;
+    state.engine.endpoint_changed(&ep.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -625,5 +675,6 @@ pub async fn patch_endpoint_headers(
         }),
     )
     .await?;
+    state.engine.endpoint_changed(&ep.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use hookd_core::ids::Kind;
 use hookd_core::model::DeliveryStatus;
-use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order};
+use std::sync::Arc;
+
+use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order, QueuedDelivery};
 use hookd_core::validate::{Checker, Loc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -73,6 +75,7 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         payload,
         channels,
         tags,
+        only_endpoint: None,
     })
 }
 
@@ -119,8 +122,16 @@ pub async fn create_message(
         },
         Err(e) => return Err(e),
     };
-    let (m, _deliveries) = state.store.create_message(&app.id, msg).await?;
-    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(m, with_content))))
+    let (m, deliveries) = state.store.create_message(&app.id, msg).await?;
+    let out = MessageOut::new(m.clone(), with_content);
+    state.engine.enqueue(
+        deliveries
+            .into_iter()
+            .map(|d| QueuedDelivery::new(d, &app.id))
+            .collect(),
+        Some(Arc::new(m)),
+    );
+    Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
 /// List messages, newest first.

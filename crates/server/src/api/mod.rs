@@ -1,6 +1,7 @@
 //! The HTTP API: routing, middleware (path normalisation, auth, idempotency,
 //! panics as JSON 500s) and the OpenAPI document built from the same routes.
 
+mod actions;
 mod application;
 mod attempt;
 mod auth;
@@ -58,6 +59,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(event_type::router())
         .merge(message::router())
         .merge(attempt::router())
+        .merge(actions::router())
 }
 
 /// The OpenAPI document of every route the server answers.

@@ -7,6 +7,7 @@ use hookd_core::store::Store;
 
 use super::error::{ApiError, ApiResult};
 use crate::config::Config;
+use crate::delivery::Engine;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,6 +16,7 @@ pub struct AppState {
     /// Organisation of `HOOKD_ADMIN_TOKEN`.
     pub default_org_id: String,
     pub admin_token_hash: Option<[u8; 32]>,
+    pub engine: Engine,
 }
 
 /// Who is calling: the organisation and what the key may reach.

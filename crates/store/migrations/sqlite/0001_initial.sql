@@ -45,6 +45,8 @@ CREATE TABLE endpoints (
     secret       TEXT NOT NULL,
     old_secrets  TEXT NOT NULL,
     headers      TEXT NOT NULL,
+    -- Time of the first failure since the last success; drives auto-disable.
+    failing_since INTEGER,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
@@ -86,6 +88,8 @@ CREATE TABLE deliveries (
     status          INTEGER NOT NULL,
     attempts        INTEGER NOT NULL,
     next_attempt_at INTEGER,
+    -- 1 when the next attempt was asked for by a user (resend, recover).
+    manual          INTEGER NOT NULL DEFAULT 0,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)

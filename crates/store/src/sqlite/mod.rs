@@ -12,8 +12,9 @@ use hookd_core::model::{
     Scope, TriggerType,
 };
 use hookd_core::store::{
-    AttemptFilter, IdempotencyStart, ListQuery, MessageFilter, Mutation, NewMessage, Order, Page,
-    Store, StoreError, StoreResult,
+    AttemptEffects, AttemptFilter, AttemptResult, DisableReason, EndpointStats, IdempotencyStart,
+    ListQuery, MessageFilter, Mutation, NewMessage, NextStep, Order, Page, QueuedDelivery, Store,
+    StoreError, StoreResult,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::types::Value;
@@ -784,6 +785,7 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 let now = Timestamp::now();
+                let only_endpoint = msg.only_endpoint.clone();
                 let m = Message {
                     id: ids::new_id(Kind::Message),
                     app_id,
@@ -825,10 +827,11 @@ impl Store for SqliteStore {
                          next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, 1, 0, ?4, ?4, ?4)",
                     )
                     .map_err(db_err)?;
-                for ep in endpoints
-                    .iter()
-                    .filter(|e| e.accepts(&m.event_type, m.channels.as_deref()))
-                {
+                let only = only_endpoint;
+                for ep in endpoints.iter().filter(|e| match &only {
+                    Some(id) => &e.id == id,
+                    None => e.accepts(&m.event_type, m.channels.as_deref()),
+                }) {
                     insert
                         .execute(params![m.id, ep.id, m.app_id, now.0])
                         .map_err(db_err)?;
@@ -1120,6 +1123,332 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>> {
+        self.db
+            .write(move |conn| {
+                // A delivery left `sending` was in flight when hookd stopped:
+                // its outcome is unknown, so it is due again at once.
+                conn.execute(
+                    "UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3",
+                    params![now.0],
+                )
+                .map_err(db_err)?;
+                query_rows(
+                    conn,
+                    "SELECT msg_id, endpoint_id, app_id, attempts, next_attempt_at, manual \
+                     FROM deliveries WHERE status = 1 ORDER BY next_attempt_at",
+                    vec![],
+                    |r| {
+                        Ok(QueuedDelivery {
+                            msg_id: r.get(0)?,
+                            endpoint_id: r.get(1)?,
+                            app_id: r.get(2)?,
+                            attempts: r.get(3)?,
+                            due: Timestamp(r.get::<_, Option<i64>>(4)?.unwrap_or(now.0)),
+                            manual: r.get(5)?,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+
+    async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
+        let id = endpoint_id.to_string();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {EP_COLS} FROM endpoints e WHERE e.id = ?1"),
+                    params![id],
+                    ep_row,
+                )
+                .optional()
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn get_message_by_id(&self, msg_id: &str) -> StoreResult<Option<Message>> {
+        let id = msg_id.to_string();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {MSG_COLS} FROM messages m WHERE m.id = ?1"),
+                    params![id],
+                    |r| msg_row_at(r, 0),
+                )
+                .optional()
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn get_app_by_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
+        let id = app_id.to_string();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {APP_COLS} FROM applications WHERE id = ?1"),
+                    params![id],
+                    app_row,
+                )
+                .optional()
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    async fn mark_sending(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+        let (m, e) = (msg_id.to_string(), endpoint_id.to_string());
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 3, updated_at = ?3 \
+                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 1",
+                    )
+                    .and_then(|mut st| st.execute(params![m, e, Timestamp::now().0]))
+                    .map_err(db_err)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects> {
+        self.db
+            .write(move |conn| {
+                let a = &r.attempt;
+                let now = a.timestamp;
+                conn.prepare_cached(
+                    "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, \
+                     response_status, response, duration_ms, trigger_type, error_class, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        a.id,
+                        a.msg_id,
+                        a.endpoint_id,
+                        r.app_id,
+                        a.url,
+                        a.status as i64,
+                        a.response_status_code,
+                        a.response,
+                        a.response_duration_ms,
+                        a.trigger_type as i64,
+                        a.error_class,
+                        now.0
+                    ])
+                })
+                .map_err(db_err)?;
+                let (status, next_at) = match &r.next {
+                    NextStep::Success => (DeliveryStatus::Success, None),
+                    NextStep::Retry(t) => (DeliveryStatus::Pending, Some(t.0)),
+                    NextStep::Fail | NextStep::FailAndDisable => (DeliveryStatus::Fail, None),
+                };
+                conn.prepare_cached(
+                    "UPDATE deliveries SET status = ?3, attempts = attempts + 1, \
+                     next_attempt_at = ?4, manual = 0, updated_at = ?5 \
+                     WHERE msg_id = ?1 AND endpoint_id = ?2",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![a.msg_id, a.endpoint_id, status as i64, next_at, now.0])
+                })
+                .map_err(db_err)?;
+                let attempts: i64 = conn
+                    .query_row(
+                        "SELECT attempts FROM deliveries WHERE msg_id = ?1 AND endpoint_id = ?2",
+                        params![a.msg_id, a.endpoint_id],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db_err)?
+                    .unwrap_or(0);
+
+                let mut effects = AttemptEffects {
+                    attempts,
+                    ..Default::default()
+                };
+                if r.next == NextStep::Success {
+                    conn.prepare_cached(
+                        "UPDATE endpoints SET failing_since = NULL \
+                         WHERE id = ?1 AND failing_since IS NOT NULL",
+                    )
+                    .and_then(|mut st| st.execute(params![a.endpoint_id]))
+                    .map_err(db_err)?;
+                    return Ok(effects);
+                }
+                let row: Option<(Option<i64>, bool)> = conn
+                    .query_row(
+                        "SELECT failing_since, disabled FROM endpoints WHERE id = ?1",
+                        params![a.endpoint_id],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                let Some((failing_since, disabled)) = row else {
+                    return Ok(effects);
+                };
+                let since = failing_since.unwrap_or(now.0);
+                effects.failing_since = Some(Timestamp(since));
+                if failing_since.is_none() {
+                    conn.execute(
+                        "UPDATE endpoints SET failing_since = ?2 WHERE id = ?1",
+                        params![a.endpoint_id, since],
+                    )
+                    .map_err(db_err)?;
+                }
+                let reason = if r.next == NextStep::FailAndDisable {
+                    Some(DisableReason::Gone)
+                } else if now.0 - since >= r.disable_after_ms {
+                    Some(DisableReason::Failing)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason
+                    && !disabled
+                {
+                    conn.execute(
+                        "UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1",
+                        params![a.endpoint_id, now.0],
+                    )
+                    .map_err(db_err)?;
+                    effects.disabled = Some(reason);
+                }
+                Ok(effects)
+            })
+            .await
+    }
+
+    async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {
+        let (m, e) = (msg_id.to_string(), endpoint_id.to_string());
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE deliveries SET status = 2, next_attempt_at = NULL, updated_at = ?3 \
+                     WHERE msg_id = ?1 AND endpoint_id = ?2 AND status IN (1, 3)",
+                    params![m, e, Timestamp::now().0],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+        now: Timestamp,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let (app_id, ep_id, ids) = (
+            app_id.to_string(),
+            endpoint_id.to_string(),
+            msg_ids.to_vec(),
+        );
+        self.db
+            .write(move |conn| {
+                let mut out = Vec::with_capacity(ids.len());
+                let mut st = conn
+                    .prepare_cached(
+                        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                         next_attempt_at, manual, created_at, updated_at) \
+                         SELECT m.id, ?2, m.app_id, 1, 0, ?4, 1, ?4, ?4 FROM messages m \
+                         WHERE m.id = ?1 AND m.app_id = ?3 \
+                         ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, attempts = 0, \
+                         next_attempt_at = ?4, manual = 1, updated_at = ?4 \
+                         WHERE deliveries.status != 3",
+                    )
+                    .map_err(db_err)?;
+                for id in ids {
+                    if st
+                        .execute(params![id, ep_id, app_id, now.0])
+                        .map_err(db_err)?
+                        > 0
+                    {
+                        out.push(QueuedDelivery {
+                            msg_id: id,
+                            endpoint_id: ep_id.clone(),
+                            app_id: app_id.clone(),
+                            attempts: 0,
+                            due: now,
+                            manual: true,
+                        });
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn failed_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let (app_id, ep_id) = (app_id.to_string(), endpoint_id.to_string());
+        self.db
+            .read(move |conn| {
+                query_rows(
+                    conn,
+                    "SELECT d.msg_id FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+                     WHERE d.app_id = ?1 AND d.endpoint_id = ?2 AND d.status = 2 \
+                     AND m.created_at >= ?3 AND m.created_at < ?4 ORDER BY d.msg_id",
+                    vec![
+                        Value::Text(app_id),
+                        Value::Text(ep_id),
+                        Value::Integer(since.0),
+                        Value::Integer(until.0),
+                    ],
+                    |r| r.get(0),
+                )
+            })
+            .await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> StoreResult<EndpointStats> {
+        let (app_id, ep_id) = (app_id.to_string(), endpoint_id.to_string());
+        self.db
+            .read(move |conn| {
+                let mut sql = "SELECT d.status, COUNT(*) FROM deliveries d \
+                     WHERE d.app_id = ? AND d.endpoint_id = ?"
+                    .to_string();
+                let mut args = vec![Value::Text(app_id), Value::Text(ep_id)];
+                if let Some(s) = since {
+                    sql.push_str(" AND d.created_at >= ?");
+                    args.push(Value::Integer(s.0));
+                }
+                if let Some(u) = until {
+                    sql.push_str(" AND d.created_at < ?");
+                    args.push(Value::Integer(u.0));
+                }
+                sql.push_str(" GROUP BY d.status");
+                let rows: Vec<(i64, i64)> =
+                    query_rows(conn, &sql, args, |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let mut stats = EndpointStats::default();
+                for (status, n) in rows {
+                    match DeliveryStatus::from_i64(status) {
+                        Some(DeliveryStatus::Success) => stats.success = n,
+                        Some(DeliveryStatus::Pending) => stats.pending = n,
+                        Some(DeliveryStatus::Sending) => stats.sending = n,
+                        Some(DeliveryStatus::Fail) => stats.fail = n,
+                        None => {}
+                    }
+                }
+                Ok(stats)
             })
             .await
     }

@@ -1,0 +1,312 @@
+//! Manual delivery actions: resend, recover, endpoint stats, example events.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use hookd_core::ids::{self, Kind};
+use hookd_core::store::{NewMessage, QueuedDelivery};
+use hookd_core::time::Timestamp;
+use hookd_core::validate::{Checker, Loc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
+use super::extract::{JsonBody, Path, Query, RawQuery, parse_json};
+use super::state::{AppState, Principal};
+use super::types::MessageOut;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(resend_message))
+        .routes(routes!(recover_endpoint))
+        .routes(routes!(get_endpoint_stats))
+        .routes(routes!(send_example))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmptyResponse {}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RecoverIn {
+    /// Resend failed deliveries of messages created at or after this time.
+    #[schema(value_type = String, format = DateTime)]
+    pub since: String,
+    /// ... and before this time (default: now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    pub id: String,
+    /// `finished`: the deliveries are queued.
+    pub status: String,
+    /// `endpoint.recover`
+    pub task: String,
+    pub updated_at: Timestamp,
+    /// How many deliveries were queued again.
+    pub queued: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub fail: i64,
+    /// Always 0: hookd does not cancel deliveries.
+    pub canceled: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventExampleIn {
+    pub event_type: String,
+    /// Which example of the event type's schema to send (default 0).
+    pub example_index: Option<i64>,
+    /// Send this payload instead of a schema example.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Box<RawValue>>,
+}
+
+fn enqueue(state: &AppState, queued: Vec<QueuedDelivery>) -> usize {
+    let n = queued.len();
+    state.engine.enqueue(queued, None);
+    n
+}
+
+/// Resend a message to an endpoint now (a manual attempt, then the usual retries).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId"),
+        ("endpoint_id" = String, Path, description = "id or uid")),
+    responses((status = 202, body = EmptyResponse), (status = 404, body = HttpErrorOut), (status = 409, body = HttpErrorOut)))]
+pub async fn resend_message(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, msg_id, ep_id)): Path<(String, String, String)>,
+) -> ApiResult<(StatusCode, Json<EmptyResponse>)> {
+    let app = state.app(&p, &app_id).await?;
+    let m = state
+        .store
+        .get_message(&app.id, &msg_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    if ep.disabled {
+        return Err(ApiError::Conflict(
+            "the endpoint is disabled; enable it first".into(),
+        ));
+    }
+    let queued = state
+        .store
+        .requeue(
+            &app.id,
+            &ep.id,
+            std::slice::from_ref(&m.id),
+            Timestamp::now(),
+        )
+        .await?;
+    if queued.is_empty() {
+        return Err(ApiError::Conflict(
+            "this message is being sent to this endpoint right now".into(),
+        ));
+    }
+    enqueue(&state, queued);
+    Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})))
+}
+
+/// Resend every failed delivery to the endpoint of messages created in `[since, until)`.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid")),
+    request_body = RecoverIn,
+    responses((status = 202, body = RecoverOut), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn recover_endpoint(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let mut c = Checker::new();
+    let since = super::extract::parse_datetime(&body.since);
+    if since.is_none() {
+        c.error(
+            &Loc::body().field("since"),
+            "type_error.datetime",
+            "must be an RFC 3339 date-time",
+        );
+    }
+    let until = match &body.until {
+        None => Some(Timestamp::now()),
+        Some(u) => {
+            let t = super::extract::parse_datetime(u);
+            if t.is_none() {
+                c.error(
+                    &Loc::body().field("until"),
+                    "type_error.datetime",
+                    "must be an RFC 3339 date-time",
+                );
+            }
+            t
+        }
+    };
+    c.finish(())?;
+    let (Some(since), Some(until)) = (since, until) else {
+        return Err(ApiError::BadRequest("invalid time window".into()));
+    };
+    if since >= until {
+        return Err(ApiError::field(
+            Loc::body().field("since"),
+            "value_error",
+            "since must be before until",
+        ));
+    }
+    let app = state.app(&p, &app_id).await?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    if ep.disabled {
+        return Err(ApiError::Conflict(
+            "the endpoint is disabled; enable it first".into(),
+        ));
+    }
+    let ids_failed = state
+        .store
+        .failed_message_ids(&app.id, &ep.id, since, until)
+        .await?;
+    let mut queued_total = 0;
+    for chunk in ids_failed.chunks(500) {
+        let queued = state
+            .store
+            .requeue(&app.id, &ep.id, chunk, Timestamp::now())
+            .await?;
+        queued_total += enqueue(&state, queued);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RecoverOut {
+            id: ids::new_id(Kind::Message).replacen("msg_", "qtask_", 1),
+            status: "finished".into(),
+            task: "endpoint.recover".into(),
+            updated_at: Timestamp::now(),
+            queued: queued_total,
+        }),
+    ))
+}
+
+/// Delivery counts of the endpoint by status, optionally for messages created in a window.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid"),
+        ("since" = Option<String>, Query), ("until" = Option<String>, Query)),
+    responses((status = 200, body = EndpointStats), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn get_endpoint_stats(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    raw: RawQuery,
+) -> ApiResult<Json<EndpointStats>> {
+    let mut q = Query::new(&raw);
+    let since = q.datetime("since");
+    let until = q.datetime("until");
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let s = state
+        .store
+        .endpoint_stats(&app.id, &ep.id, since, until)
+        .await?;
+    Ok(Json(EndpointStats {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: 0,
+    }))
+}
+
+/// Send an example event to one endpoint (from the event type's schema examples, or the given payload).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid")),
+    request_body = EventExampleIn,
+    responses((status = 202, body = MessageOut), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn send_example(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<EventExampleIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let mut c = Checker::new();
+    c.event_type_name(&Loc::body().field("eventType"), &body.event_type);
+    c.finish(())?;
+    let app = state.app(&p, &app_id).await?;
+    let ep = state
+        .store
+        .get_endpoint(&app.id, &ep_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let payload = match body.payload {
+        Some(p) if p.get().trim_start().starts_with('{') => p,
+        Some(_) => {
+            return Err(ApiError::field(
+                Loc::body().field("payload"),
+                "type_error.dict",
+                "payload must be a JSON object",
+            ));
+        }
+        None => {
+            let et = state
+                .store
+                .get_event_type(&p.org_id, &body.event_type)
+                .await?;
+            let index = body.example_index.unwrap_or(0).max(0) as usize;
+            let example = et
+                .and_then(|e| e.schemas)
+                .and_then(|s| {
+                    s.as_object()
+                        .and_then(|versions| versions.values().next_back().cloned())
+                })
+                .and_then(|schema| schema.get("examples").and_then(|ex| ex.get(index)).cloned())
+                .filter(|v| v.is_object())
+                .unwrap_or_else(|| serde_json::json!({"type": body.event_type, "example": true}));
+            parse_json::<Box<RawValue>>(example.to_string().as_bytes())?
+        }
+    };
+    let (m, deliveries) = state
+        .store
+        .create_message(
+            &app.id,
+            NewMessage {
+                event_type: body.event_type,
+                event_id: None,
+                payload,
+                channels: None,
+                tags: None,
+                only_endpoint: Some(ep.id.clone()),
+            },
+        )
+        .await?;
+    let out = MessageOut::new(m.clone(), true);
+    state.engine.enqueue(
+        deliveries
+            .into_iter()
+            .map(|d| QueuedDelivery::new(d, &app.id))
+            .collect(),
+        Some(Arc::new(m)),
+    );
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}

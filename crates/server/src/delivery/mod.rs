@@ -1,0 +1,133 @@
+//! The delivery engine: takes deliveries committed by the API, attempts each
+//! in its endpoint's lane (concurrency cap, rate limit), signs and POSTs it,
+//! records the attempt, and schedules retries.
+//!
+//! The scheduler holds the queue in memory: fed directly by the API after
+//! each commit (so the first attempt goes out at once, with no polling) and
+//! rebuilt from the store at start. The store stays the source of truth: a
+//! delivery is durable before the scheduler hears of it, and its state is
+//! written back after every attempt, so a crash loses nothing, and only
+//! attempts in flight at the crash can be repeated.
+
+pub mod client;
+mod events;
+mod scheduler;
+pub mod ssrf;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd_core::model::Message;
+use hookd_core::retry::Schedule;
+use hookd_core::store::{QueuedDelivery, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+
+pub use events::OperationalEvent;
+
+/// Settings of the engine, resolved from [`Config`].
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub schedule: Schedule,
+    pub endpoint_concurrency: usize,
+    pub max_in_flight: usize,
+    pub svix_headers: bool,
+    pub disable_after: Duration,
+    pub failing_event_after: i64,
+    pub operational_app_uid: String,
+}
+
+impl EngineConfig {
+    pub fn from_config(c: &Config) -> anyhow::Result<EngineConfig> {
+        Ok(EngineConfig {
+            schedule: c.schedule().map_err(anyhow::Error::msg)?,
+            endpoint_concurrency: c.endpoint_concurrency as usize,
+            max_in_flight: c.max_in_flight as usize,
+            svix_headers: c.signature_headers == "svix",
+            disable_after: Duration::from_secs(c.disable_after_secs),
+            failing_event_after: c.failing_event_after_attempts as i64,
+            operational_app_uid: c.operational_app_uid.clone(),
+        })
+    }
+}
+
+pub(crate) enum Command {
+    /// Deliveries to attempt when due; the message travels along when the
+    /// caller has it, saving a read.
+    Enqueue(Vec<QueuedDelivery>, Option<Arc<Message>>),
+    /// An endpoint was changed or deleted: drop cached copies.
+    EndpointChanged(String),
+    Shutdown(Duration, oneshot::Sender<()>),
+}
+
+/// Handle to the running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    tx: mpsc::UnboundedSender<Command>,
+    store: Arc<dyn Store>,
+    config: Arc<EngineConfig>,
+}
+
+impl Engine {
+    /// Starts the scheduler and queues every delivery the store still holds.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        client: client::Client,
+    ) -> anyhow::Result<Engine> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let config = Arc::new(config);
+        let engine = Engine {
+            tx,
+            store: store.clone(),
+            config: config.clone(),
+        };
+        let backlog = store
+            .queued_deliveries(hookd_core::time::Timestamp::now())
+            .await?;
+        if !backlog.is_empty() {
+            tracing::info!(deliveries = backlog.len(), "resuming queued deliveries");
+        }
+        scheduler::spawn(engine.clone(), client, rx);
+        engine.enqueue(backlog, None);
+        Ok(engine)
+    }
+
+    /// Hands committed deliveries to the scheduler.
+    pub fn enqueue(&self, deliveries: Vec<QueuedDelivery>, msg: Option<Arc<Message>>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        if self.tx.send(Command::Enqueue(deliveries, msg)).is_err() {
+            // The scheduler has stopped (shutdown); the deliveries are in the
+            // store and will be resumed at the next start.
+            tracing::debug!("scheduler stopped; deliveries left for the next start");
+        }
+    }
+
+    pub fn endpoint_changed(&self, endpoint_id: &str) {
+        let _ = self
+            .tx
+            .send(Command::EndpointChanged(endpoint_id.to_string()));
+    }
+
+    /// Stops dispatching and waits up to `deadline` for attempts in flight.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(deadline, done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Sends an operational event to the organisation's operational application.
+    pub fn emit(&self, org_id: &str, source_app_id: &str, event: OperationalEvent) {
+        events::emit(
+            self.clone(),
+            org_id.to_string(),
+            source_app_id.to_string(),
+            event,
+        );
+    }
+}

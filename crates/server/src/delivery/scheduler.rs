@@ -1,0 +1,382 @@
+//! The scheduler: one task owning the in-memory queue.
+//!
+//! Deliveries wait in a timer heap until due, then in their endpoint's lane.
+//! Lanes are served round-robin, one delivery per turn, each within its
+//! endpoint's concurrency cap and rate limit, all within the global cap on
+//! requests in flight. A slow or failing endpoint therefore only ever uses its
+//! own slots: it cannot delay anyone else's deliveries.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd_core::model::Endpoint;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::client::Client;
+use super::worker::{self, Done, Job};
+use super::{Command, Engine};
+
+/// How many endpoints' settings stay cached.
+const ENDPOINT_CACHE: usize = 10_000;
+
+struct Due {
+    at: Instant,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[derive(Default)]
+struct Lane {
+    ready: VecDeque<Job>,
+    in_flight: usize,
+    /// Queued in `runnable` already.
+    listed: bool,
+    /// Token bucket for the endpoint's rate limit.
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+enum Info {
+    Loading,
+    Ready(Arc<Endpoint>),
+    Gone,
+}
+
+pub(crate) enum Event {
+    Command(Command),
+    Loaded(String, Option<Endpoint>),
+    Finished(String, Done),
+}
+
+struct Scheduler {
+    engine: Engine,
+    client: Client,
+    events: mpsc::UnboundedSender<Event>,
+    heap: BinaryHeap<Reverse<Due>>,
+    seq: u64,
+    lanes: HashMap<String, Lane>,
+    endpoints: HashMap<String, Info>,
+    runnable: VecDeque<String>,
+    /// Lanes waiting for a rate-limit token, by when one is available.
+    throttled: BinaryHeap<Reverse<(Instant, String)>>,
+    in_flight: usize,
+    stopping: bool,
+}
+
+pub(crate) fn spawn(
+    engine: Engine,
+    client: Client,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let (events, mut rx) = mpsc::unbounded_channel::<Event>();
+    let forward = events.clone();
+    // Commands from handles and events from workers meet in one channel.
+    tokio::spawn(async move {
+        while let Some(c) = commands.recv().await {
+            if forward.send(Event::Command(c)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut s = Scheduler {
+        engine,
+        client,
+        events,
+        heap: BinaryHeap::new(),
+        seq: 0,
+        lanes: HashMap::new(),
+        endpoints: HashMap::new(),
+        runnable: VecDeque::new(),
+        throttled: BinaryHeap::new(),
+        in_flight: 0,
+        stopping: false,
+    };
+    tokio::spawn(async move {
+        let mut shutdown: Option<(Instant, tokio::sync::oneshot::Sender<()>)> = None;
+        loop {
+            let now = Instant::now();
+            s.promote(now);
+            if !s.stopping {
+                s.dispatch(now);
+            }
+            if let Some((deadline, _)) = &shutdown
+                && (s.in_flight == 0 || Instant::now() >= *deadline)
+            {
+                if let Some((_, done)) = shutdown.take() {
+                    if s.in_flight > 0 {
+                        tracing::warn!(
+                            in_flight = s.in_flight,
+                            "shutdown deadline passed with deliveries in flight; they will be retried at the next start"
+                        );
+                    }
+                    let _ = done.send(());
+                }
+                return;
+            }
+            let wake = s.next_wake(shutdown.as_ref().map(|(d, _)| *d));
+            let event = match wake {
+                Some(at) => tokio::select! {
+                    e = rx.recv() => e,
+                    _ = tokio::time::sleep_until(at) => continue,
+                },
+                None => rx.recv().await,
+            };
+            let Some(event) = event else { return };
+            s.handle(event, &mut shutdown);
+            // Drain whatever else is waiting before dispatching again, so
+            // bursts are handled in one pass.
+            while let Ok(e) = rx.try_recv() {
+                s.handle(e, &mut shutdown);
+            }
+        }
+    });
+}
+
+impl Scheduler {
+    fn handle(
+        &mut self,
+        event: Event,
+        shutdown: &mut Option<(Instant, tokio::sync::oneshot::Sender<()>)>,
+    ) {
+        match event {
+            Event::Command(Command::Enqueue(deliveries, msg)) => {
+                let now_ts = hookd_core::time::Timestamp::now();
+                let now = Instant::now();
+                for d in deliveries {
+                    let delay = Duration::from_millis((d.due.0 - now_ts.0).max(0) as u64);
+                    let job = Job::new(d, msg.clone());
+                    self.schedule(job, now + delay);
+                }
+            }
+            Event::Command(Command::EndpointChanged(id)) => {
+                if self.endpoints.remove(&id).is_some() || self.lanes.contains_key(&id) {
+                    self.load(&id);
+                }
+            }
+            Event::Command(Command::Shutdown(deadline, done)) => {
+                self.stopping = true;
+                *shutdown = Some((Instant::now() + deadline, done));
+            }
+            Event::Loaded(id, ep) => {
+                let info = match ep {
+                    Some(e) => Info::Ready(Arc::new(e)),
+                    None => Info::Gone,
+                };
+                if self.endpoints.len() >= ENDPOINT_CACHE {
+                    self.endpoints.retain(|k, _| self.lanes.contains_key(k));
+                }
+                self.endpoints.insert(id.clone(), info);
+                self.mark_runnable(&id);
+            }
+            Event::Finished(endpoint_id, done) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if let Some(lane) = self.lanes.get_mut(&endpoint_id) {
+                    lane.in_flight = lane.in_flight.saturating_sub(1);
+                }
+                if done.endpoint_changed {
+                    self.endpoints.remove(&endpoint_id);
+                    self.load(&endpoint_id);
+                }
+                if let Some((job, at)) = done.retry {
+                    self.schedule(job, at);
+                }
+                self.mark_runnable(&endpoint_id);
+                self.drop_idle_lane(&endpoint_id);
+            }
+        }
+    }
+
+    fn schedule(&mut self, job: Job, at: Instant) {
+        if at <= Instant::now() {
+            self.push_ready(job);
+        } else {
+            self.seq += 1;
+            self.heap.push(Reverse(Due {
+                at,
+                seq: self.seq,
+                job,
+            }));
+        }
+    }
+
+    fn promote(&mut self, now: Instant) {
+        while self.heap.peek().is_some_and(|Reverse(d)| d.at <= now) {
+            if let Some(Reverse(d)) = self.heap.pop() {
+                self.push_ready(d.job);
+            }
+        }
+        while self
+            .throttled
+            .peek()
+            .is_some_and(|Reverse((at, _))| *at <= now)
+        {
+            if let Some(Reverse((_, id))) = self.throttled.pop() {
+                self.mark_runnable(&id);
+            }
+        }
+    }
+
+    fn push_ready(&mut self, job: Job) {
+        let id = job.endpoint_id().to_string();
+        self.lanes
+            .entry(id.clone())
+            .or_default()
+            .ready
+            .push_back(job);
+        if !self.endpoints.contains_key(&id) {
+            self.load(&id);
+        }
+        self.mark_runnable(&id);
+    }
+
+    fn load(&mut self, id: &str) {
+        self.endpoints.insert(id.to_string(), Info::Loading);
+        let store = self.engine.store.clone();
+        let events = self.events.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            // A store error here is retried by loading again shortly; the
+            // lane waits meanwhile.
+            loop {
+                match store.get_endpoint_by_id(&id).await {
+                    Ok(ep) => {
+                        let _ = events.send(Event::Loaded(id, ep));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(endpoint = %id, error = %e, "cannot load endpoint; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    fn mark_runnable(&mut self, id: &str) {
+        if let Some(lane) = self.lanes.get_mut(id)
+            && !lane.listed
+            && !lane.ready.is_empty()
+        {
+            lane.listed = true;
+            self.runnable.push_back(id.to_string());
+        }
+    }
+
+    fn drop_idle_lane(&mut self, id: &str) {
+        if self
+            .lanes
+            .get(id)
+            .is_some_and(|l| l.ready.is_empty() && l.in_flight == 0 && !l.listed)
+        {
+            self.lanes.remove(id);
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant) {
+        let cap = self.engine.config.endpoint_concurrency;
+        let max = self.engine.config.max_in_flight;
+        let mut turns = self.runnable.len();
+        while self.in_flight < max && turns > 0 {
+            turns -= 1;
+            let Some(id) = self.runnable.pop_front() else {
+                break;
+            };
+            let Some(lane) = self.lanes.get_mut(&id) else {
+                continue;
+            };
+            lane.listed = false;
+            let endpoint = match self.endpoints.get(&id) {
+                Some(Info::Ready(ep)) => ep.clone(),
+                Some(Info::Loading) | None => continue,
+                Some(Info::Gone) => {
+                    // Deleted endpoint: its deliveries went with it.
+                    lane.ready.clear();
+                    self.drop_idle_lane(&id);
+                    continue;
+                }
+            };
+            if endpoint.disabled {
+                let store = self.engine.store.clone();
+                let jobs: Vec<Job> = lane.ready.drain(..).collect();
+                tokio::spawn(async move {
+                    for j in jobs {
+                        if let Err(e) = store.fail_delivery(j.msg_id(), j.endpoint_id()).await {
+                            tracing::warn!(error = %e, "cannot mark delivery to a disabled endpoint failed");
+                        }
+                    }
+                });
+                self.drop_idle_lane(&id);
+                continue;
+            }
+            if lane.in_flight >= cap {
+                continue;
+            }
+            if let Some(rate) = endpoint.rate_limit {
+                let rate = f64::from(rate);
+                let last = lane.refilled.unwrap_or(now);
+                if lane.refilled.is_none() {
+                    lane.tokens = 1.0;
+                }
+                lane.tokens = (lane.tokens + now.duration_since(last).as_secs_f64() * rate)
+                    .min(rate.max(1.0));
+                lane.refilled = Some(now);
+                if lane.tokens < 1.0 {
+                    let wait = Duration::from_secs_f64((1.0 - lane.tokens) / rate);
+                    self.throttled.push(Reverse((now + wait, id.clone())));
+                    continue;
+                }
+                lane.tokens -= 1.0;
+            }
+            let Some(job) = lane.ready.pop_front() else {
+                continue;
+            };
+            lane.in_flight += 1;
+            self.in_flight += 1;
+            if !lane.ready.is_empty() {
+                lane.listed = true;
+                self.runnable.push_back(id.clone());
+                turns += 1;
+            }
+            let (engine, client, events) = (
+                self.engine.clone(),
+                self.client.clone(),
+                self.events.clone(),
+            );
+            tokio::spawn(async move {
+                let done = worker::attempt(&engine, &client, job, endpoint).await;
+                let _ = events.send(Event::Finished(id, done));
+            });
+        }
+    }
+
+    fn next_wake(&self, deadline: Option<Instant>) -> Option<Instant> {
+        [
+            self.heap.peek().map(|Reverse(d)| d.at),
+            self.throttled.peek().map(|Reverse((at, _))| *at),
+            deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}

@@ -1,0 +1,293 @@
+//! One delivery attempt: load what is missing, mark it in flight, sign, POST,
+//! classify, record, and tell the scheduler what comes next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookd_core::ids::{self, Kind};
+use hookd_core::model::{Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
+use hookd_core::retry::{Decision, decide};
+use hookd_core::store::{AttemptResult, DisableReason, NextStep, QueuedDelivery};
+use hookd_core::time::Timestamp;
+use hookd_webhooks::Key;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
+
+use super::Engine;
+use super::client::Client;
+use super::events::OperationalEvent;
+
+/// A delivery in the scheduler's hands.
+pub(crate) struct Job {
+    pub d: QueuedDelivery,
+    pub msg: Option<Arc<Message>>,
+}
+
+impl Job {
+    pub fn new(d: QueuedDelivery, msg: Option<Arc<Message>>) -> Job {
+        // Only keep a message that really is this delivery's.
+        let msg = msg.filter(|m| m.id == d.msg_id);
+        Job { d, msg }
+    }
+    pub fn endpoint_id(&self) -> &str {
+        &self.d.endpoint_id
+    }
+    pub fn msg_id(&self) -> &str {
+        &self.d.msg_id
+    }
+}
+
+/// What the scheduler learns when an attempt finishes.
+pub(crate) struct Done {
+    /// Attempt again at this time.
+    pub retry: Option<(Job, Instant)>,
+    /// The endpoint's stored settings changed (it was disabled).
+    pub endpoint_changed: bool,
+}
+
+impl Done {
+    fn nothing() -> Done {
+        Done {
+            retry: None,
+            endpoint_changed: false,
+        }
+    }
+}
+
+/// Delay before trying again after a store failure (the attempt did not count).
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 8];
+    hookd_core::random::fill(&mut b);
+    (u64::from_le_bytes(b) as f64 / u64::MAX as f64) * 2.0 - 1.0
+}
+
+/// Builds the headers of a delivery: signature set, content type, custom headers.
+pub(crate) fn delivery_headers(
+    endpoint: &Endpoint,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    svix_names: bool,
+) -> HeaderMap {
+    let now = Timestamp::now();
+    let mut keys: Vec<Key> = Vec::with_capacity(1 + endpoint.old_secrets.len());
+    if let Ok(k) = Key::parse(&endpoint.secret) {
+        keys.push(k);
+    }
+    for old in &endpoint.old_secrets {
+        if old.expires_at > now
+            && let Ok(k) = Key::parse(&old.key)
+        {
+            keys.push(k);
+        }
+    }
+    let signature = hookd_webhooks::sign(msg_id, timestamp, body, &keys);
+    let mut h = HeaderMap::with_capacity(6 + endpoint.headers.len());
+    // Custom headers first, so the ones hookd sets always win.
+    for (k, v) in &endpoint.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v))
+        {
+            h.insert(name, value);
+        }
+    }
+    let (id_h, ts_h, sig_h) = if svix_names {
+        ("svix-id", "svix-timestamp", "svix-signature")
+    } else {
+        ("webhook-id", "webhook-timestamp", "webhook-signature")
+    };
+    let set = |h: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set(&mut h, id_h, msg_id);
+    set(&mut h, ts_h, &timestamp.to_string());
+    set(&mut h, sig_h, &signature);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+pub(crate) async fn attempt(
+    engine: &Engine,
+    client: &Client,
+    mut job: Job,
+    endpoint: Arc<Endpoint>,
+) -> Done {
+    let store = &engine.store;
+    let msg = match job.msg.clone() {
+        Some(m) => m,
+        None => match store.get_message_by_id(&job.d.msg_id).await {
+            Ok(Some(m)) => {
+                let m = Arc::new(m);
+                job.msg = Some(m.clone());
+                m
+            }
+            // Deleted with its application: nothing left to deliver.
+            Ok(None) => return Done::nothing(),
+            Err(e) => {
+                tracing::warn!(error = %e, msg = %job.d.msg_id, "cannot load message; will retry");
+                return Done {
+                    retry: Some((job, Instant::now() + STORE_RETRY)),
+                    endpoint_changed: false,
+                };
+            }
+        },
+    };
+    match store.mark_sending(&job.d.msg_id, &job.d.endpoint_id).await {
+        Ok(true) => {}
+        // The delivery is gone or no longer pending (deleted, or already
+        // handled): nothing to do.
+        Ok(false) => return Done::nothing(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot mark delivery in flight; will retry");
+            return Done {
+                retry: Some((job, Instant::now() + STORE_RETRY)),
+                endpoint_changed: false,
+            };
+        }
+    }
+
+    let timestamp = Timestamp::now();
+    let body = Bytes::copy_from_slice(msg.payload.get().as_bytes());
+    let headers = delivery_headers(
+        &endpoint,
+        &msg.id,
+        timestamp.0 / 1000,
+        &body,
+        engine.config.svix_headers,
+    );
+    let sent = client.post(&endpoint.url, headers, body).await;
+
+    let attempts_made = job.d.attempts as usize + 1;
+    let decision = decide(
+        &sent.outcome,
+        attempts_made,
+        &engine.config.schedule,
+        sent.retry_after,
+        jitter(),
+    );
+    let now = Timestamp::now();
+    let (next, retry_in) = match &decision {
+        Decision::Success => (NextStep::Success, None),
+        Decision::Retry(d) => (
+            NextStep::Retry(Timestamp(now.0 + d.as_millis() as i64)),
+            Some(*d),
+        ),
+        Decision::Fail => (NextStep::Fail, None),
+        Decision::Disable => (NextStep::FailAndDisable, None),
+    };
+    let status = match &decision {
+        Decision::Success => DeliveryStatus::Success,
+        Decision::Retry(_) => DeliveryStatus::Pending,
+        _ => DeliveryStatus::Fail,
+    };
+    let attempt = Attempt {
+        id: ids::new_id(Kind::Attempt),
+        msg_id: msg.id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        url: endpoint.url.clone(),
+        response: sent.body,
+        response_status_code: i32::from(sent.status),
+        response_duration_ms: sent.duration.as_millis() as i64,
+        status: if decision == Decision::Success {
+            DeliveryStatus::Success
+        } else {
+            DeliveryStatus::Fail
+        },
+        trigger_type: if job.d.manual {
+            TriggerType::Manual
+        } else {
+            TriggerType::Scheduled
+        },
+        error_class: sent.outcome.error_class().map(String::from),
+        timestamp: now,
+        msg: None,
+    };
+    tracing::debug!(
+        app = %job.d.app_id, endpoint = %endpoint.id, msg = %msg.id, attempt = %attempt.id,
+        status = sent.status, outcome = ?sent.outcome, "delivery attempt"
+    );
+    let attempt_id = attempt.id.clone();
+    let recorded = store
+        .record_attempt(AttemptResult {
+            app_id: job.d.app_id.clone(),
+            attempt,
+            next,
+            disable_after_ms: engine.config.disable_after.as_millis() as i64,
+        })
+        .await;
+    let effects = match recorded {
+        Ok(e) => e,
+        Err(e) => {
+            // The attempt happened but could not be recorded; the delivery is
+            // still `sending` in the store. Try again: at-least-once.
+            tracing::error!(error = %e, msg = %msg.id, "cannot record attempt; will retry the delivery");
+            return Done {
+                retry: Some((job, Instant::now() + STORE_RETRY)),
+                endpoint_changed: false,
+            };
+        }
+    };
+    let _ = status;
+
+    // Operational events.
+    let failing_after = engine.config.failing_event_after;
+    let last = super::events::LastAttempt {
+        id: attempt_id,
+        timestamp: now,
+        response_status_code: i32::from(sent.status),
+    };
+    let op = |e: OperationalEvent| {
+        let engine = engine.clone();
+        let app_id = job.d.app_id.clone();
+        tokio::spawn(async move {
+            if let Ok(Some(app)) = engine.store.get_app_by_id(&app_id).await {
+                engine.emit(&app.org_id.clone(), &app.id.clone(), e.with_app(&app));
+            }
+        });
+    };
+    match &decision {
+        Decision::Fail | Decision::Disable => op(OperationalEvent::attempt(
+            "message.attempt.exhausted",
+            &msg,
+            &endpoint,
+            last.clone(),
+        )),
+        Decision::Retry(_) if effects.attempts == failing_after => op(OperationalEvent::attempt(
+            "message.attempt.failing",
+            &msg,
+            &endpoint,
+            last.clone(),
+        )),
+        Decision::Success if effects.attempts > failing_after => op(OperationalEvent::attempt(
+            "message.attempt.recovered",
+            &msg,
+            &endpoint,
+            last.clone(),
+        )),
+        _ => {}
+    }
+    if let Some(reason) = effects.disabled {
+        op(OperationalEvent::endpoint_disabled(
+            &endpoint,
+            effects.failing_since,
+            match reason {
+                DisableReason::Gone => "gone",
+                DisableReason::Failing => "automatic",
+            },
+        ));
+    }
+
+    Done {
+        retry: retry_in.map(|d| {
+            let mut next = job;
+            next.d.attempts = attempts_made as i64;
+            next.d.manual = false;
+            (next, Instant::now() + d)
+        }),
+        endpoint_changed: effects.disabled.is_some(),
+    }
+}
