@@ -384,8 +384,15 @@ pub trait Store: Send + Sync + 'static {
     async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
     async fn get_message_by_id(&self, msg_id: &str) -> StoreResult<Option<Message>>;
     async fn get_app_by_id(&self, app_id: &str) -> StoreResult<Option<Application>>;
-    /// Marks a delivery as in flight; `false` if it no longer exists or is not pending.
-    async fn mark_sending(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<bool>;
+    /// Marks a delivery as in flight, if it is still waiting for the attempt
+    /// due at `due`; `false` when it was deleted, already handled, or
+    /// rescheduled since (a resend), so a stale copy of a job never sends.
+    async fn mark_sending(
+        &self,
+        msg_id: &str,
+        endpoint_id: &str,
+        due: Timestamp,
+    ) -> StoreResult<bool>;
     /// Stores the attempt and moves the delivery (and perhaps its endpoint) on.
     async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects>;
     /// Gives up on a delivery without an attempt (its endpoint is disabled).

@@ -259,8 +259,25 @@ impl Scheduler {
             // lane waits meanwhile.
             loop {
                 match store.get_endpoint_by_id(&id).await {
-                    Ok(ep) => {
-                        let _ = events.send(Event::Loaded(id, ep));
+                    Ok(Some(mut ep)) => {
+                        // An application's throttleRate applies to each of its
+                        // endpoints that has no rate limit of its own.
+                        if ep.rate_limit.is_none() {
+                            match store.get_app_by_id(&ep.app_id).await {
+                                Ok(Some(app)) => ep.rate_limit = app.rate_limit,
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::warn!(endpoint = %id, error = %e, "cannot load application; retrying");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                        let _ = events.send(Event::Loaded(id, Some(ep)));
+                        return;
+                    }
+                    Ok(None) => {
+                        let _ = events.send(Event::Loaded(id, None));
                         return;
                     }
                     Err(e) => {

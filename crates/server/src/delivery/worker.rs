@@ -136,7 +136,10 @@ pub(crate) async fn attempt(
             }
         },
     };
-    match store.mark_sending(&job.d.msg_id, &job.d.endpoint_id).await {
+    match store
+        .mark_sending(&job.d.msg_id, &job.d.endpoint_id, job.d.due)
+        .await
+    {
         Ok(true) => {}
         // The delivery is gone or no longer pending (deleted, or already
         // handled): nothing to do.
@@ -170,19 +173,14 @@ pub(crate) async fn attempt(
         jitter(),
     );
     let now = Timestamp::now();
-    let (next, retry_in) = match &decision {
+    let (next, retry_at) = match &decision {
         Decision::Success => (NextStep::Success, None),
-        Decision::Retry(d) => (
-            NextStep::Retry(Timestamp(now.0 + d.as_millis() as i64)),
-            Some(*d),
-        ),
+        Decision::Retry(d) => {
+            let at = Timestamp(now.0 + d.as_millis() as i64);
+            (NextStep::Retry(at), Some((at, *d)))
+        }
         Decision::Fail => (NextStep::Fail, None),
         Decision::Disable => (NextStep::FailAndDisable, None),
-    };
-    let status = match &decision {
-        Decision::Success => DeliveryStatus::Success,
-        Decision::Retry(_) => DeliveryStatus::Pending,
-        _ => DeliveryStatus::Fail,
     };
     let attempt = Attempt {
         id: ids::new_id(Kind::Attempt),
@@ -231,7 +229,6 @@ pub(crate) async fn attempt(
             };
         }
     };
-    let _ = status;
 
     // Operational events.
     let failing_after = engine.config.failing_event_after;
@@ -282,10 +279,11 @@ pub(crate) async fn attempt(
     }
 
     Done {
-        retry: retry_in.map(|d| {
+        retry: retry_at.map(|(at, d)| {
             let mut next = job;
             next.d.attempts = attempts_made as i64;
             next.d.manual = false;
+            next.d.due = at;
             (next, Instant::now() + d)
         }),
         endpoint_changed: effects.disabled.is_some(),

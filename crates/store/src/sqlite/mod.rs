@@ -1202,16 +1202,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_sending(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+    async fn mark_sending(
+        &self,
+        msg_id: &str,
+        endpoint_id: &str,
+        due: Timestamp,
+    ) -> StoreResult<bool> {
         let (m, e) = (msg_id.to_string(), endpoint_id.to_string());
         self.db
             .write(move |conn| {
+                // `sending` is accepted too: a job retried after a store
+                // failure finds its delivery still marked in flight.
                 let n = conn
                     .prepare_cached(
-                        "UPDATE deliveries SET status = 3, updated_at = ?3 \
-                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 1",
+                        "UPDATE deliveries SET status = 3, updated_at = ?4 \
+                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status IN (1, 3) \
+                         AND next_attempt_at = ?3",
                     )
-                    .and_then(|mut st| st.execute(params![m, e, Timestamp::now().0]))
+                    .and_then(|mut st| st.execute(params![m, e, due.0, Timestamp::now().0]))
                     .map_err(db_err)?;
                 Ok(n > 0)
             })
