@@ -15,7 +15,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-/// Health: 200 when the store answers, 503 with the failing component otherwise.
+/// Health: 200 when the store answers and the delivery scheduler makes
+/// progress; 503 naming the failing component otherwise.
 #[utoipa::path(get, path = "/api/v1/health", tag = "Health", security(()),
     responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthOut>) {
@@ -30,7 +31,28 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthOu
             false
         }
     };
-    let status = if store_ok {
+    let stats = state.engine.stats();
+    let scheduler_ok = match stats.problem() {
+        None => {
+            checks.insert(
+                "scheduler".to_string(),
+                format!(
+                    "ok: {} in flight, {} due, {} waiting for retry, oldest due {} ms",
+                    stats.in_flight,
+                    stats.ready,
+                    stats.waiting,
+                    stats.oldest_due.as_millis()
+                ),
+            );
+            true
+        }
+        Some(problem) => {
+            checks.insert("scheduler".to_string(), problem);
+            false
+        }
+    };
+    let healthy = store_ok && scheduler_ok;
+    let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -38,7 +60,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthOu
     (
         status,
         Json(HealthOut {
-            status: if store_ok { "ok" } else { "unavailable" }.into(),
+            status: if healthy { "ok" } else { "unavailable" }.into(),
             checks,
             version: env!("CARGO_PKG_VERSION").into(),
         }),

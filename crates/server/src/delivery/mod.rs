@@ -15,7 +15,7 @@ mod scheduler;
 pub mod ssrf;
 mod worker;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookd_core::model::Message;
@@ -68,6 +68,54 @@ pub struct Engine {
     tx: mpsc::UnboundedSender<Command>,
     store: Arc<dyn Store>,
     config: Arc<EngineConfig>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+/// What the scheduler reports about its progress (for health and metrics).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Deliveries due now, waiting for a slot in their lane.
+    pub ready: usize,
+    /// Deliveries waiting for a retry time.
+    pub waiting: usize,
+    pub in_flight: usize,
+    /// How long the oldest due delivery has been due (computed when read).
+    pub oldest_due: Duration,
+    /// When the oldest delivery waiting in a lane became due.
+    pub oldest_due_at: Option<hookd_core::time::Timestamp>,
+    /// When an attempt last started or finished.
+    pub last_progress: Option<std::time::Instant>,
+    pub stopped: bool,
+}
+
+/// Work that is due but has seen no progress for this long means the
+/// scheduler is stuck.
+pub const STALL_AFTER: Duration = Duration::from_secs(60);
+
+impl Stats {
+    /// Why the scheduler is unhealthy, if it is.
+    pub fn problem(&self) -> Option<String> {
+        if self.stopped {
+            return Some("the delivery scheduler has stopped".into());
+        }
+        let idle_for = self
+            .last_progress
+            .map(|t| t.elapsed())
+            .unwrap_or(Duration::MAX);
+        if self.ready > 0
+            && self.in_flight == 0
+            && self.oldest_due > STALL_AFTER
+            && idle_for > STALL_AFTER
+        {
+            return Some(format!(
+                "the delivery scheduler is stalled: {} deliveries due, the oldest for {} s, no progress for {} s",
+                self.ready,
+                self.oldest_due.as_secs(),
+                idle_for.as_secs().min(self.oldest_due.as_secs())
+            ));
+        }
+        None
+    }
 }
 
 impl Engine {
@@ -83,6 +131,7 @@ impl Engine {
             tx,
             store: store.clone(),
             config: config.clone(),
+            stats: Arc::new(Mutex::new(Stats::default())),
         };
         let backlog = store
             .queued_deliveries(hookd_core::time::Timestamp::now())
@@ -113,6 +162,17 @@ impl Engine {
             .send(Command::EndpointChanged(endpoint_id.to_string()));
     }
 
+    /// A snapshot of the scheduler's progress.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = hookd_core::time::Timestamp::now();
+        s.oldest_due = s
+            .oldest_due_at
+            .map(|t| Duration::from_millis((now.0 - t.0).max(0) as u64))
+            .unwrap_or_default();
+        s
+    }
+
     /// Stops dispatching and waits up to `deadline` for attempts in flight.
     pub async fn shutdown(&self, deadline: Duration) {
         let (done, wait) = oneshot::channel();
@@ -129,5 +189,29 @@ impl Engine {
             source_app_id.to_string(),
             event,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_is_reported_only_for_due_work_without_progress() {
+        let mut s = Stats::default();
+        assert_eq!(s.problem(), None);
+        s.ready = 3;
+        s.oldest_due = Duration::from_secs(120);
+        assert!(s.problem().is_some_and(|p| p.contains("stalled")));
+        s.last_progress = Some(std::time::Instant::now());
+        assert_eq!(s.problem(), None, "recent progress means it is moving");
+        s.last_progress = None;
+        s.in_flight = 1;
+        assert_eq!(s.problem(), None, "work in flight means it is moving");
+        s.in_flight = 0;
+        s.oldest_due = Duration::from_secs(5);
+        assert_eq!(s.problem(), None, "recently due work is not a stall");
+        s.stopped = true;
+        assert!(s.problem().is_some_and(|p| p.contains("stopped")));
     }
 }

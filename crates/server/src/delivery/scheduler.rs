@@ -70,6 +70,8 @@ pub(crate) enum Event {
 
 struct Scheduler {
     engine: Engine,
+    last_progress: Option<std::time::Instant>,
+    stats_at: Option<Instant>,
     client: Client,
     events: mpsc::UnboundedSender<Event>,
     heap: BinaryHeap<Reverse<Due>>,
@@ -100,6 +102,8 @@ pub(crate) fn spawn(
     });
     let mut s = Scheduler {
         engine,
+        last_progress: None,
+        stats_at: None,
         client,
         events,
         heap: BinaryHeap::new(),
@@ -119,6 +123,7 @@ pub(crate) fn spawn(
             if !s.stopping {
                 s.dispatch(now);
             }
+            s.publish(false);
             if let Some((deadline, _)) = &shutdown
                 && (s.in_flight == 0 || Instant::now() >= *deadline)
             {
@@ -131,6 +136,7 @@ pub(crate) fn spawn(
                     }
                     let _ = done.send(());
                 }
+                s.publish(true);
                 return;
             }
             let wake = s.next_wake(shutdown.as_ref().map(|(d, _)| *d));
@@ -189,6 +195,7 @@ impl Scheduler {
                 self.mark_runnable(&id);
             }
             Event::Finished(endpoint_id, done) => {
+                self.last_progress = Some(std::time::Instant::now());
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if let Some(lane) = self.lanes.get_mut(&endpoint_id) {
                     lane.in_flight = lane.in_flight.saturating_sub(1);
@@ -384,6 +391,37 @@ impl Scheduler {
                 let _ = events.send(Event::Finished(id, done));
             });
         }
+    }
+
+    /// Refreshes the shared statistics, at most every 100 ms (or when `stopped`).
+    fn publish(&mut self, stopped: bool) {
+        let now = Instant::now();
+        if !stopped
+            && self
+                .stats_at
+                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.stats_at = Some(now);
+        let mut ready = 0;
+        let mut oldest: Option<hookd_core::time::Timestamp> = None;
+        for lane in self.lanes.values() {
+            ready += lane.ready.len();
+            if let Some(front) = lane.ready.front() {
+                oldest = Some(oldest.map_or(front.d.due, |o| o.min(front.d.due)));
+            }
+        }
+        let stats = super::Stats {
+            ready,
+            waiting: self.heap.len(),
+            in_flight: self.in_flight,
+            oldest_due: Duration::ZERO,
+            oldest_due_at: oldest,
+            last_progress: self.last_progress,
+            stopped,
+        };
+        *self.engine.stats.lock().unwrap_or_else(|e| e.into_inner()) = stats;
     }
 
     fn next_wake(&self, deadline: Option<Instant>) -> Option<Instant> {
