@@ -98,7 +98,10 @@ async fn sink(body: Bytes) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn start_receiver(base: Instant, listener: Option<std::net::TcpListener>) -> anyhow::Result<(SocketAddr, Receiver)> {
+async fn start_receiver(
+    base: Instant,
+    listener: Option<std::net::TcpListener>,
+) -> anyhow::Result<(SocketAddr, Receiver)> {
     let r = Receiver {
         base,
         seen: Arc::new(Mutex::new(Seen::default())),
@@ -136,7 +139,11 @@ struct Hookd {
 const TOKEN: &str = "bench-admin-token";
 
 impl Hookd {
-    async fn start(args: &Args, dir: tempfile::TempDir, db: Option<String>) -> anyhow::Result<Hookd> {
+    async fn start(
+        args: &Args,
+        dir: tempfile::TempDir,
+        db: Option<String>,
+    ) -> anyhow::Result<Hookd> {
         let port = free_port()?;
         let db = db.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("bench.db").display()));
         let child = Command::new(&args.hookd)
@@ -246,15 +253,26 @@ impl Api {
         Ok((status, r.bytes().await?))
     }
 
-    async fn setup(&self, apps: usize, endpoints_per_app: usize, receiver: SocketAddr) -> anyhow::Result<Vec<String>> {
+    async fn setup(
+        &self,
+        apps: usize,
+        endpoints_per_app: usize,
+        receiver: SocketAddr,
+    ) -> anyhow::Result<Vec<String>> {
         let mut ids = Vec::new();
         let mut ep = 0;
         for a in 0..apps {
             let (s, body) = self
-                .post("/api/v1/app", format!(r#"{{"name":"bench {a}","uid":"bench-{a}"}}"#))
+                .post(
+                    "/api/v1/app",
+                    format!(r#"{{"name":"bench {a}","uid":"bench-{a}"}}"#),
+                )
                 .await?;
             if s != 201 {
-                bail!("creating an application failed: {s} {}", String::from_utf8_lossy(&body));
+                bail!(
+                    "creating an application failed: {s} {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
             for _ in 0..endpoints_per_app {
                 let (s, body) = self
@@ -264,7 +282,10 @@ impl Api {
                     )
                     .await?;
                 if s != 201 {
-                    bail!("creating an endpoint failed: {s} {}", String::from_utf8_lossy(&body));
+                    bail!(
+                        "creating an endpoint failed: {s} {}",
+                        String::from_utf8_lossy(&body)
+                    );
                 }
                 ep += 1;
             }
@@ -285,7 +306,10 @@ fn payload(seq: u64, sent_us: u64, size: usize) -> String {
 }
 
 fn message_body(seq: u64, sent_us: u64, size: usize) -> String {
-    format!(r#"{{"eventType":"bench.event","payload":{}}}"#, payload(seq, sent_us, size))
+    format!(
+        r#"{{"eventType":"bench.event","payload":{}}}"#,
+        payload(seq, sent_us, size)
+    )
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -423,11 +447,22 @@ async fn ceiling(args: &Args) -> anyhow::Result<f64> {
     let res = closed_loop(args.concurrency, n, make, api, base).await;
     let rps = res.accepted as f64 / res.elapsed.as_secs_f64();
     println!("== ceiling: the same client against the receiver alone");
-    println!("  {} requests in {:.2} s: {:.0} requests/s", res.accepted, res.elapsed.as_secs_f64(), rps);
+    println!(
+        "  {} requests in {:.2} s: {:.0} requests/s",
+        res.accepted,
+        res.elapsed.as_secs_f64(),
+        rps
+    );
     Ok(rps)
 }
 
-async fn closed_e2e(args: &Args, name: &str, apps: usize, eps_per_app: usize, ceiling: Option<f64>) -> anyhow::Result<()> {
+async fn closed_e2e(
+    args: &Args,
+    name: &str,
+    apps: usize,
+    eps_per_app: usize,
+    ceiling: Option<f64>,
+) -> anyhow::Result<()> {
     let base = Instant::now();
     let (addr, r) = start_receiver(base, None).await?;
     let dir = tempfile::tempdir()?;
@@ -444,7 +479,10 @@ async fn closed_e2e(args: &Args, name: &str, apps: usize, eps_per_app: usize, ce
         Arc::new(move |seq| {
             let app = &ids[(seq % n_apps) as usize];
             let sent = base.elapsed().as_micros() as u64;
-            (format!("/api/v1/app/{app}/msg"), message_body(seq, sent, size))
+            (
+                format!("/api/v1/app/{app}/msg"),
+                message_body(seq, sent, size),
+            )
         })
     };
     let m = args.messages;
@@ -464,7 +502,10 @@ async fn closed_e2e(args: &Args, name: &str, apps: usize, eps_per_app: usize, ce
     let span = (d.last_arrival_us.saturating_sub(start_us)) as f64 / 1e6;
     let accepted_rate = res.accepted as f64 / res.elapsed.as_secs_f64();
     let delivered_rate = d.delivered as f64 / span;
-    println!("== {name}: {apps} application(s) x {eps_per_app} endpoint(s), {m} messages, {} senders, {} B payloads", args.concurrency, args.payload);
+    println!(
+        "== {name}: {apps} application(s) x {eps_per_app} endpoint(s), {m} messages, {} senders, {} B payloads",
+        args.concurrency, args.payload
+    );
     println!(
         "  accepted {} ({} errors) in {:.2} s: {:.0} messages/s",
         res.accepted,
@@ -482,7 +523,10 @@ async fn closed_e2e(args: &Args, name: &str, apps: usize, eps_per_app: usize, ce
         if drained { "" } else { " [drain timed out]" }
     );
     report_latency("delivery latency", &d.lat);
-    println!("  duplicates {}, missing after drain {}", d.duplicates, d.missing);
+    println!(
+        "  duplicates {}, missing after drain {}",
+        d.duplicates, d.missing
+    );
     println!(
         "  hookd: {:.2} CPU s ({:.0} µs per message), RSS idle {:.1} MB, peak {:.1} MB",
         cpu,
@@ -524,11 +568,18 @@ async fn open_loop(args: &Args) -> anyhow::Result<()> {
             let app = &ids[(seq % ids.len() as u64) as usize];
             let t = Instant::now();
             let sent = base.elapsed().as_micros() as u64;
-            if let Ok((s, _)) = api.post(&format!("/api/v1/app/{app}/msg"), message_body(seq, sent, size)).await
+            if let Ok((s, _)) = api
+                .post(
+                    &format!("/api/v1/app/{app}/msg"),
+                    message_body(seq, sent, size),
+                )
+                .await
                 && s < 300
             {
                 accepted.fetch_add(1, Ordering::Relaxed);
-                lat.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_micros() as u64);
+                lat.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(t.elapsed().as_micros() as u64);
             }
         }));
     }
@@ -541,11 +592,17 @@ async fn open_loop(args: &Args) -> anyhow::Result<()> {
     let d = analyse(&r, (0..total).map(|s| ((s % n_apps) as u32, s)));
     let mut l = lat.lock().unwrap_or_else(|e| e.into_inner()).clone();
     l.sort_unstable();
-    println!("== open loop: {} messages/s offered for {} s to {} applications", args.rate, args.duration, args.apps);
+    println!(
+        "== open loop: {} messages/s offered for {} s to {} applications",
+        args.rate, args.duration, args.apps
+    );
     println!("  accepted {acc} of {total}");
     report_latency("accept latency", &l);
     report_latency("delivery latency", &d.lat);
-    println!("  duplicates {}, missing after drain {}", d.duplicates, d.missing);
+    println!(
+        "  duplicates {}, missing after drain {}",
+        d.duplicates, d.missing
+    );
     hookd.stop();
     Ok(())
 }
@@ -588,7 +645,10 @@ async fn backlog(args: &Args) -> anyhow::Result<()> {
     let drained_in = restart.elapsed();
     let d = analyse(&r, (0..args.backlog).map(|s| ((s % n_apps) as u32, s)));
     let span = (d.last_arrival_us - d.first_arrival_us) as f64 / 1e6;
-    println!("== backlog: {} deliveries queued while the receiver was down, drained after a restart", res.accepted);
+    println!(
+        "== backlog: {} deliveries queued while the receiver was down, drained after a restart",
+        res.accepted
+    );
     println!(
         "  drained {} in {:.2} s from restart ({:.2} s first to last arrival): {:.0} deliveries/s",
         d.delivered,
@@ -602,7 +662,10 @@ async fn backlog(args: &Args) -> anyhow::Result<()> {
         peak_rss as f64 / 1024.0,
         hookd.rss_kb("VmHWM") as f64 / 1024.0
     );
-    println!("  duplicates {}, missing after drain {}", d.duplicates, d.missing);
+    println!(
+        "  duplicates {}, missing after drain {}",
+        d.duplicates, d.missing
+    );
     hookd.stop();
     Ok(())
 }
@@ -611,14 +674,21 @@ async fn backlog(args: &Args) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !args.hookd.exists() {
-        bail!("{} not found: run `cargo build --release` first or pass --hookd", args.hookd.display());
+        bail!(
+            "{} not found: run `cargo build --release` first or pass --hookd",
+            args.hookd.display()
+        );
     }
     println!(
         "hookd-bench: {} cores, payload {} B, concurrency {}, database {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         args.payload,
         args.concurrency,
-        args.database_url.as_deref().unwrap_or("sqlite (fresh file)")
+        args.database_url
+            .as_deref()
+            .unwrap_or("sqlite (fresh file)")
     );
     let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
     let mut ceil = None;

@@ -227,6 +227,8 @@ pub struct AttemptEffects {
     pub failing_since: Option<Timestamp>,
     /// The delivery's attempt count after this attempt.
     pub attempts: i64,
+    /// The delivery was deleted while the attempt was in flight.
+    pub gone: bool,
 }
 
 /// Delivery counts of an endpoint by status.
@@ -384,17 +386,17 @@ pub trait Store: Send + Sync + 'static {
     async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>>;
     async fn get_message_by_id(&self, msg_id: &str) -> StoreResult<Option<Message>>;
     async fn get_app_by_id(&self, app_id: &str) -> StoreResult<Option<Application>>;
-    /// Marks a delivery as in flight, if it is still waiting for the attempt
-    /// due at `due`; `false` when it was deleted, already handled, or
-    /// rescheduled since (a resend), so a stale copy of a job never sends.
-    async fn mark_sending(
-        &self,
-        msg_id: &str,
-        endpoint_id: &str,
-        due: Timestamp,
-    ) -> StoreResult<bool>;
-    /// Stores the attempt and moves the delivery (and perhaps its endpoint) on.
-    async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects>;
+    /// Stores the attempt and moves the delivery (and perhaps its endpoint)
+    /// on. When the delivery no longer exists (its application or endpoint
+    /// was deleted meanwhile) nothing is stored and `gone` is set.
+    async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects> {
+        let mut out = self.record_attempts(vec![r]).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Backend("no result for a recorded attempt".into()))
+    }
+    /// [`Store::record_attempt`] for many attempts in one transaction;
+    /// the effects come back in the same order.
+    async fn record_attempts(&self, batch: Vec<AttemptResult>) -> StoreResult<Vec<AttemptEffects>>;
     /// Gives up on a delivery without an attempt (its endpoint is disabled).
     async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()>;
     /// Puts deliveries of these messages to the endpoint back in the queue for

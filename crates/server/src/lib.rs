@@ -91,6 +91,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let state = AppState {
         store,
+        apps: Default::default(),
         engine: engine.clone(),
         admin_token_hash: config.admin_token().map(hash_key),
         config: Arc::new(config),

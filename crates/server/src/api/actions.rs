@@ -230,10 +230,12 @@ pub async fn get_endpoint_stats(
         .store
         .endpoint_stats(&app.id, &ep.id, since, until)
         .await?;
+    // In-flight attempts are counted as pending by the store.
+    let sending = (state.engine.sending_to(&ep.id) as i64).min(s.pending);
     Ok(Json(EndpointStats {
         success: s.success,
-        pending: s.pending,
-        sending: s.sending,
+        pending: s.pending - sending,
+        sending: s.sending + sending,
         fail: s.fail,
         canceled: 0,
     }))

@@ -176,6 +176,7 @@ pub async fn update_application(
     Path(app_id): Path<String>,
     JsonBody(body): JsonBody<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    p.require_org_scope()?;
     let f = validate_in(body)?;
     match state.app(&p, &app_id).await {
         Ok(existing) => {
@@ -194,6 +195,7 @@ pub async fn update_application(
                 )
                 .await?
                 .ok_or_else(|| ApiError::not_found("application"))?;
+            state.apps.invalidate(&app.id);
             Ok((StatusCode::OK, Json(app.into())))
         }
         Err(ApiError::NotFound(m)) => {
@@ -238,6 +240,7 @@ pub async fn patch_application(
     Path(app_id): Path<String>,
     JsonBody(body): JsonBody<ApplicationPatch>,
 ) -> ApiResult<Json<ApplicationOut>> {
+    p.require_org_scope()?;
     let existing = state.app(&p, &app_id).await?;
     let mut c = Checker::new();
     let loc = Loc::body();
@@ -280,6 +283,7 @@ pub async fn patch_application(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("application"))?;
+    state.apps.invalidate(&app.id);
     Ok(Json(app.into()))
 }
 
@@ -292,7 +296,10 @@ pub async fn delete_application(
     Extension(p): Extension<Principal>,
     Path(app_id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    p.require_org_scope()?;
     let app = state.app(&p, &app_id).await?;
     state.store.delete_app(&p.org_id, &app.id).await?;
+    state.apps.invalidate(&app.id);
+    state.engine.app_deleted(&app.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,6 +33,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map_err(|_| {
                 ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes"))
             })?;
+        // Every request body is an object; serde would also read a struct
+        // from a JSON array, which no client means to send.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b != b'{') {
+            return Err(ApiError::field(
+                Loc::body(),
+                "type_error.dict",
+                "request body must be a JSON object",
+            ));
+        }
         parse_json(&bytes).map(JsonBody)
     }
 }

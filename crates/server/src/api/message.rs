@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use hookd_core::ids::Kind;
+use hookd_core::ids::{self, Kind};
 use hookd_core::model::DeliveryStatus;
 use std::sync::Arc;
 
@@ -101,8 +101,20 @@ pub async fn create_message(
     let app = match state.app(&p, &app_id).await {
         Ok(app) => app,
         Err(ApiError::NotFound(m)) => match body.application.take() {
+            // Only a uid can name an application that does not exist yet.
+            Some(_) if ids::is_id(Kind::App, &app_id) => return Err(ApiError::NotFound(m)),
             Some(mut a) => {
-                a.uid = a.uid.or(Some(app_id));
+                let mut c = Checker::new();
+                c.uid(&Loc::path().field("app_id"), &app_id, Kind::App.prefix());
+                if a.uid.as_deref().is_some_and(|u| u != app_id) {
+                    c.error(
+                        &Loc::body().field("application").field("uid"),
+                        "value_error",
+                        "application.uid must match the application in the path",
+                    );
+                }
+                c.finish(())?;
+                a.uid = Some(app_id);
                 super::application::create_or_get(&state, &p, a, true)
                     .await
                     .map_err(|e| match e {
@@ -210,7 +222,7 @@ pub async fn list_message_destinations(
         .ok_or_else(|| ApiError::not_found("message"))?;
     let page = state.store.list_destinations(&app.id, &m.id, &lq).await?;
     Ok(Json(ListResponse::from_page(page, |(e, d)| {
-        MessageEndpointOut::new(e, d)
+        MessageEndpointOut::new(e, super::types::overlay(d, &state.engine))
     })))
 }
 
@@ -266,6 +278,6 @@ pub async fn list_endpoint_messages(
         .list_endpoint_messages(&app.id, &ep.id, &lq, &filter)
         .await?;
     Ok(Json(ListResponse::from_page(page, |(m, d)| {
-        EndpointMessageOut::new(m, d, with_content)
+        EndpointMessageOut::new(m, super::types::overlay(d, &state.engine), with_content)
     })))
 }

@@ -1,6 +1,8 @@
 //! Shared state of the HTTP API and the authenticated principal.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hookd_core::model::{Application, Scope};
 use hookd_core::store::Store;
@@ -8,6 +10,44 @@ use hookd_core::store::Store;
 use super::error::{ApiError, ApiResult};
 use crate::config::Config;
 use crate::delivery::Engine;
+
+/// How long a cached application is trusted without asking the store.
+/// Changes made through this process invalidate it at once; the TTL only
+/// bounds how stale a change made elsewhere (another node) can look.
+const APP_CACHE_TTL: Duration = Duration::from_secs(5);
+const APP_CACHE_MAX: usize = 10_000;
+
+/// Applications by (organisation, id or uid): every message send resolves one.
+#[derive(Default)]
+pub struct AppCache {
+    map: Mutex<HashMap<(String, String), (Application, Instant)>>,
+}
+
+impl AppCache {
+    fn get(&self, org_id: &str, key: &str) -> Option<Application> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(org_id.to_string(), key.to_string()))
+            .filter(|(_, at)| at.elapsed() < APP_CACHE_TTL)
+            .map(|(a, _)| a.clone())
+    }
+
+    fn put(&self, org_id: &str, key: &str, app: &Application) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= APP_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(
+            (org_id.to_string(), key.to_string()),
+            (app.clone(), Instant::now()),
+        );
+    }
+
+    /// Forgets every entry of this application (by id and by uid).
+    pub fn invalidate(&self, app_id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (a, _)| a.id != app_id);
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +57,7 @@ pub struct AppState {
     pub default_org_id: String,
     pub admin_token_hash: Option<[u8; 32]>,
     pub engine: Engine,
+    pub apps: Arc<AppCache>,
 }
 
 /// Who is calling: the organisation and what the key may reach.
@@ -43,11 +84,18 @@ impl AppState {
     /// Other organisations' applications, and for app-scoped keys other
     /// applications, are indistinguishable from missing ones.
     pub async fn app(&self, p: &Principal, id_or_uid: &str) -> ApiResult<Application> {
-        let app = self
-            .store
-            .get_app(&p.org_id, id_or_uid)
-            .await?
-            .ok_or_else(|| ApiError::not_found("application"))?;
+        let app = match self.apps.get(&p.org_id, id_or_uid) {
+            Some(app) => app,
+            None => {
+                let app = self
+                    .store
+                    .get_app(&p.org_id, id_or_uid)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("application"))?;
+                self.apps.put(&p.org_id, id_or_uid, &app);
+                app
+            }
+        };
         match &p.scope {
             Scope::App(only) if *only != app.id => Err(ApiError::not_found("application")),
             _ => Ok(app),

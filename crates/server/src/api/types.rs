@@ -400,6 +400,15 @@ pub struct EndpointMessageOut {
     pub next_attempt: Option<Timestamp>,
 }
 
+/// Pending deliveries whose attempt is under way are shown as sending (3);
+/// that state is known to the delivery engine, not stored.
+pub fn overlay(mut d: Delivery, engine: &crate::delivery::Engine) -> Delivery {
+    if d.status == DeliveryStatus::Pending && engine.is_sending(&d.msg_id, &d.endpoint_id) {
+        d.status = DeliveryStatus::Sending;
+    }
+    d
+}
+
 impl EndpointMessageOut {
     pub fn new(m: Message, d: Delivery, with_content: bool) -> Self {
         EndpointMessageOut {

@@ -15,12 +15,15 @@ mod scheduler;
 pub mod ssrf;
 mod worker;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookd_core::model::Message;
 use hookd_core::retry::Schedule;
-use hookd_core::store::{QueuedDelivery, Store};
+use hookd_core::store::{
+    AttemptEffects, AttemptResult, QueuedDelivery, Store, StoreError, StoreResult,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -59,6 +62,8 @@ pub(crate) enum Command {
     Enqueue(Vec<QueuedDelivery>, Option<Arc<Message>>),
     /// An endpoint was changed or deleted: drop cached copies.
     EndpointChanged(String),
+    /// An application was deleted with everything under it.
+    AppDeleted(String),
     Shutdown(Duration, oneshot::Sender<()>),
 }
 
@@ -69,6 +74,37 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<EngineConfig>,
     stats: Arc<Mutex<Stats>>,
+    /// Deliveries (message id, endpoint id) whose attempt is under way.
+    in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+    recorder: mpsc::UnboundedSender<(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>)>,
+}
+
+/// Most attempts written in one store call.
+const RECORD_BATCH: usize = 512;
+
+/// Writes finished attempts in batches: whatever accumulated while the
+/// previous batch was being written goes into the next one, so under load
+/// one transaction records hundreds of attempts.
+async fn recorder(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>)>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let (results, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+        match store.record_attempts(results).await {
+            Ok(effects) => {
+                for (reply, e) in replies.into_iter().zip(effects) {
+                    let _ = reply.send(Ok(e));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
 }
 
 /// What the scheduler reports about its progress (for health and metrics).
@@ -126,12 +162,16 @@ impl Engine {
         client: client::Client,
     ) -> anyhow::Result<Engine> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (recorder_tx, recorder_rx) = mpsc::unbounded_channel();
+        tokio::spawn(recorder(store.clone(), recorder_rx));
         let config = Arc::new(config);
         let engine = Engine {
             tx,
             store: store.clone(),
             config: config.clone(),
             stats: Arc::new(Mutex::new(Stats::default())),
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+            recorder: recorder_tx,
         };
         let backlog = store
             .queued_deliveries(hookd_core::time::Timestamp::now())
@@ -160,6 +200,53 @@ impl Engine {
         let _ = self
             .tx
             .send(Command::EndpointChanged(endpoint_id.to_string()));
+    }
+
+    /// Records a finished attempt (batched with others).
+    pub(crate) async fn record(&self, r: AttemptResult) -> StoreResult<AttemptEffects> {
+        let (tx, rx) = oneshot::channel();
+        self.recorder
+            .send((r, tx))
+            .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?
+    }
+
+    /// Whether an attempt of this delivery is under way (status "sending").
+    pub fn is_sending(&self, msg_id: &str, endpoint_id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(msg_id.to_string(), endpoint_id.to_string()))
+    }
+
+    /// How many attempts to this endpoint are under way.
+    pub fn sending_to(&self, endpoint_id: &str) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, e)| e == endpoint_id)
+            .count()
+    }
+
+    pub(crate) fn in_flight_insert(&self, key: (String, String)) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+    }
+
+    pub(crate) fn in_flight_remove(&self, key: &(String, String)) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// An application was deleted: drop its queued deliveries and cached endpoints.
+    pub fn app_deleted(&self, app_id: &str) {
+        let _ = self.tx.send(Command::AppDeleted(app_id.to_string()));
     }
 
     /// A snapshot of the scheduler's progress.

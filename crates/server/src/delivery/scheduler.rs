@@ -168,6 +168,21 @@ impl Scheduler {
             Event::Command(Command::Enqueue(deliveries, msg)) => {
                 let now_ts = hookd_core::time::Timestamp::now();
                 let now = Instant::now();
+                // A manual resend replaces the queued copy of the same
+                // delivery (waiting for a retry), so it is not sent twice.
+                let manual: std::collections::HashSet<(String, String)> = deliveries
+                    .iter()
+                    .filter(|d| d.manual)
+                    .map(|d| (d.msg_id.clone(), d.endpoint_id.clone()))
+                    .collect();
+                if !manual.is_empty() {
+                    let is_copy =
+                        |j: &Job| manual.contains(&(j.d.msg_id.clone(), j.d.endpoint_id.clone()));
+                    self.heap.retain(|Reverse(d)| !is_copy(&d.job));
+                    for lane in self.lanes.values_mut() {
+                        lane.ready.retain(|j| !is_copy(j));
+                    }
+                }
                 for d in deliveries {
                     let delay = Duration::from_millis((d.due.0 - now_ts.0).max(0) as u64);
                     let job = Job::new(d, msg.clone());
@@ -178,6 +193,16 @@ impl Scheduler {
                 if self.endpoints.remove(&id).is_some() || self.lanes.contains_key(&id) {
                     self.load(&id);
                 }
+            }
+            Event::Command(Command::AppDeleted(app_id)) => {
+                self.heap.retain(|Reverse(d)| d.job.d.app_id != app_id);
+                for lane in self.lanes.values_mut() {
+                    lane.ready.retain(|j| j.d.app_id != app_id);
+                }
+                self.endpoints.retain(|_, info| match info {
+                    Info::Ready(ep) => ep.app_id != app_id,
+                    _ => true,
+                });
             }
             Event::Command(Command::Shutdown(deadline, done)) => {
                 self.stopping = true;

@@ -136,23 +136,24 @@ pub(crate) async fn attempt(
             }
         },
     };
-    match store
-        .mark_sending(&job.d.msg_id, &job.d.endpoint_id, job.d.due)
-        .await
-    {
-        Ok(true) => {}
-        // The delivery is gone or no longer pending (deleted, or already
-        // handled): nothing to do.
-        Ok(false) => return Done::nothing(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot mark delivery in flight; will retry");
-            return Done {
-                retry: Some((job, Instant::now() + STORE_RETRY)),
-                endpoint_changed: false,
-            };
-        }
-    }
+    // The delivery is `sending` from now until its attempt is recorded. That
+    // state lives in memory only (the API shows it from there): a restart
+    // re-attempts pending deliveries anyway, so persisting it would cost a
+    // write per delivery and buy nothing.
+    let key = (job.d.msg_id.clone(), job.d.endpoint_id.clone());
+    engine.in_flight_insert(key.clone());
+    let done = send_and_record(engine, client, job, endpoint, msg).await;
+    engine.in_flight_remove(&key);
+    done
+}
 
+async fn send_and_record(
+    engine: &Engine,
+    client: &Client,
+    job: Job,
+    endpoint: Arc<Endpoint>,
+    msg: Arc<Message>,
+) -> Done {
     let timestamp = Timestamp::now();
     let body = Bytes::copy_from_slice(msg.payload.get().as_bytes());
     let headers = delivery_headers(
@@ -209,8 +210,8 @@ pub(crate) async fn attempt(
         status = sent.status, outcome = ?sent.outcome, "delivery attempt"
     );
     let attempt_id = attempt.id.clone();
-    let recorded = store
-        .record_attempt(AttemptResult {
+    let recorded = engine
+        .record(AttemptResult {
             app_id: job.d.app_id.clone(),
             attempt,
             next,
@@ -218,10 +219,11 @@ pub(crate) async fn attempt(
         })
         .await;
     let effects = match recorded {
+        Ok(e) if e.gone => return Done::nothing(),
         Ok(e) => e,
         Err(e) => {
             // The attempt happened but could not be recorded; the delivery is
-            // still `sending` in the store. Try again: at-least-once.
+            // still pending in the store. Try again: at-least-once.
             tracing::error!(error = %e, msg = %msg.id, "cannot record attempt; will retry the delivery");
             return Done {
                 retry: Some((job, Instant::now() + STORE_RETRY)),

@@ -453,6 +453,119 @@ fn attach_messages(conn: &Connection, attempts: &mut [Attempt]) -> StoreResult<(
     Ok(())
 }
 
+/// Records one attempt inside the caller's transaction (see `Store::record_attempt`).
+fn record_one(conn: &Connection, r: &AttemptResult) -> StoreResult<AttemptEffects> {
+    let a = &r.attempt;
+    let now = a.timestamp;
+    let (status, next_at) = match &r.next {
+        NextStep::Success => (DeliveryStatus::Success, None),
+        NextStep::Retry(t) => (DeliveryStatus::Pending, Some(t.0)),
+        NextStep::Fail | NextStep::FailAndDisable => (DeliveryStatus::Fail, None),
+    };
+    let updated = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, \
+             next_attempt_at = ?4, manual = 0, updated_at = ?5 \
+             WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                a.msg_id,
+                a.endpoint_id,
+                status as i64,
+                next_at,
+                now.0
+            ])
+        })
+        .map_err(db_err)?;
+    if updated == 0 {
+        return Ok(AttemptEffects {
+            gone: true,
+            ..Default::default()
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, \
+         response_status, response, duration_ms, trigger_type, error_class, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            a.id,
+            a.msg_id,
+            a.endpoint_id,
+            r.app_id,
+            a.url,
+            a.status as i64,
+            a.response_status_code,
+            a.response,
+            a.response_duration_ms,
+            a.trigger_type as i64,
+            a.error_class,
+            now.0
+        ])
+    })
+    .map_err(db_err)?;
+    let attempts: i64 = conn
+        .prepare_cached("SELECT attempts FROM deliveries WHERE msg_id = ?1 AND endpoint_id = ?2")
+        .and_then(|mut st| st.query_row(params![a.msg_id, a.endpoint_id], |row| row.get(0)))
+        .optional()
+        .map_err(db_err)?
+        .unwrap_or(0);
+
+    let mut effects = AttemptEffects {
+        attempts,
+        ..Default::default()
+    };
+    if r.next == NextStep::Success {
+        conn.prepare_cached(
+            "UPDATE endpoints SET failing_since = NULL \
+             WHERE id = ?1 AND failing_since IS NOT NULL",
+        )
+        .and_then(|mut st| st.execute(params![a.endpoint_id]))
+        .map_err(db_err)?;
+        return Ok(effects);
+    }
+    let row: Option<(Option<i64>, bool)> = conn
+        .query_row(
+            "SELECT failing_since, disabled FROM endpoints WHERE id = ?1",
+            params![a.endpoint_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db_err)?;
+    let Some((failing_since, disabled)) = row else {
+        return Ok(effects);
+    };
+    let since = failing_since.unwrap_or(now.0);
+    effects.failing_since = Some(Timestamp(since));
+    if failing_since.is_none() {
+        conn.execute(
+            "UPDATE endpoints SET failing_since = ?2 WHERE id = ?1",
+            params![a.endpoint_id, since],
+        )
+        .map_err(db_err)?;
+    }
+    let reason = if r.next == NextStep::FailAndDisable {
+        Some(DisableReason::Gone)
+    } else if now.0 - since >= r.disable_after_ms {
+        Some(DisableReason::Failing)
+    } else {
+        None
+    };
+    if let Some(reason) = reason
+        && !disabled
+    {
+        conn.execute(
+            "UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1",
+            params![a.endpoint_id, now.0],
+        )
+        .map_err(db_err)?;
+        effects.disabled = Some(reason);
+    }
+    Ok(effects)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ensure_org(&self, name: &str) -> StoreResult<Org> {
@@ -1202,133 +1315,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_sending(
-        &self,
-        msg_id: &str,
-        endpoint_id: &str,
-        due: Timestamp,
-    ) -> StoreResult<bool> {
-        let (m, e) = (msg_id.to_string(), endpoint_id.to_string());
+    async fn record_attempts(&self, batch: Vec<AttemptResult>) -> StoreResult<Vec<AttemptEffects>> {
         self.db
-            .write(move |conn| {
-                // `sending` is accepted too: a job retried after a store
-                // failure finds its delivery still marked in flight.
-                let n = conn
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = 3, updated_at = ?4 \
-                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status IN (1, 3) \
-                         AND next_attempt_at = ?3",
-                    )
-                    .and_then(|mut st| st.execute(params![m, e, due.0, Timestamp::now().0]))
-                    .map_err(db_err)?;
-                Ok(n > 0)
-            })
-            .await
-    }
-
-    async fn record_attempt(&self, r: AttemptResult) -> StoreResult<AttemptEffects> {
-        self.db
-            .write(move |conn| {
-                let a = &r.attempt;
-                let now = a.timestamp;
-                conn.prepare_cached(
-                    "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, \
-                     response_status, response, duration_ms, trigger_type, error_class, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        a.id,
-                        a.msg_id,
-                        a.endpoint_id,
-                        r.app_id,
-                        a.url,
-                        a.status as i64,
-                        a.response_status_code,
-                        a.response,
-                        a.response_duration_ms,
-                        a.trigger_type as i64,
-                        a.error_class,
-                        now.0
-                    ])
-                })
-                .map_err(db_err)?;
-                let (status, next_at) = match &r.next {
-                    NextStep::Success => (DeliveryStatus::Success, None),
-                    NextStep::Retry(t) => (DeliveryStatus::Pending, Some(t.0)),
-                    NextStep::Fail | NextStep::FailAndDisable => (DeliveryStatus::Fail, None),
-                };
-                conn.prepare_cached(
-                    "UPDATE deliveries SET status = ?3, attempts = attempts + 1, \
-                     next_attempt_at = ?4, manual = 0, updated_at = ?5 \
-                     WHERE msg_id = ?1 AND endpoint_id = ?2",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![a.msg_id, a.endpoint_id, status as i64, next_at, now.0])
-                })
-                .map_err(db_err)?;
-                let attempts: i64 = conn
-                    .query_row(
-                        "SELECT attempts FROM deliveries WHERE msg_id = ?1 AND endpoint_id = ?2",
-                        params![a.msg_id, a.endpoint_id],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(db_err)?
-                    .unwrap_or(0);
-
-                let mut effects = AttemptEffects {
-                    attempts,
-                    ..Default::default()
-                };
-                if r.next == NextStep::Success {
-                    conn.prepare_cached(
-                        "UPDATE endpoints SET failing_since = NULL \
-                         WHERE id = ?1 AND failing_since IS NOT NULL",
-                    )
-                    .and_then(|mut st| st.execute(params![a.endpoint_id]))
-                    .map_err(db_err)?;
-                    return Ok(effects);
-                }
-                let row: Option<(Option<i64>, bool)> = conn
-                    .query_row(
-                        "SELECT failing_since, disabled FROM endpoints WHERE id = ?1",
-                        params![a.endpoint_id],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(db_err)?;
-                let Some((failing_since, disabled)) = row else {
-                    return Ok(effects);
-                };
-                let since = failing_since.unwrap_or(now.0);
-                effects.failing_since = Some(Timestamp(since));
-                if failing_since.is_none() {
-                    conn.execute(
-                        "UPDATE endpoints SET failing_since = ?2 WHERE id = ?1",
-                        params![a.endpoint_id, since],
-                    )
-                    .map_err(db_err)?;
-                }
-                let reason = if r.next == NextStep::FailAndDisable {
-                    Some(DisableReason::Gone)
-                } else if now.0 - since >= r.disable_after_ms {
-                    Some(DisableReason::Failing)
-                } else {
-                    None
-                };
-                if let Some(reason) = reason
-                    && !disabled
-                {
-                    conn.execute(
-                        "UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1",
-                        params![a.endpoint_id, now.0],
-                    )
-                    .map_err(db_err)?;
-                    effects.disabled = Some(reason);
-                }
-                Ok(effects)
-            })
+            .write(move |conn| batch.iter().map(|r| record_one(conn, r)).collect())
             .await
     }
 

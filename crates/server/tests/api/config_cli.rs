@@ -1,0 +1,173 @@
+//! The `hookd` binary: configuration errors name the setting at fault, a
+//! config file is read, and `serve` answers HTTP and stops cleanly on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::run_hookd;
+
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("hookd.db").display());
+    (dir, url)
+}
+
+#[tokio::test]
+async fn an_invalid_listen_address_from_the_environment_is_named() {
+    let (_dir, db) = temp_db();
+    let out = run_hookd(
+        &["--database-url", &db, "serve"],
+        &[("HOOKD_LISTEN", "garbage")],
+    )
+    .await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("listen"), "{out:?}");
+    assert!(out.stderr.contains("garbage"), "{out:?}");
+}
+
+#[tokio::test]
+async fn invalid_flags_and_variables_are_named() {
+    let (_dir, db) = temp_db();
+    let out = run_hookd(&["--database-url", &db, "serve", "--listen", "nope"], &[]).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("listen") && out.stderr.contains("nope"),
+        "{out:?}"
+    );
+
+    let out = run_hookd(
+        &["--database-url", &db, "serve"],
+        &[("HOOKD_MAX_PAYLOAD_BYTES", "lots")],
+    )
+    .await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("HOOKD_MAX_PAYLOAD_BYTES"), "{out:?}");
+
+    let out = run_hookd(&["--database-url", "mysql://db/hookd", "serve"], &[]).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("database_url"), "{out:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_key_in_the_config_file_is_named() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\nlisten_adress = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let out = run_hookd(&["--config", &file, "--database-url", &db, "serve"], &[]).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("listen_adress"), "{out:?}");
+
+    std::fs::write(dir.path().join("broken.toml"), "listen = ").unwrap();
+    let broken = dir.path().join("broken.toml").display().to_string();
+    let out = run_hookd(&["--config", &broken, "serve"], &[]).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("broken.toml"), "{out:?}");
+}
+
+/// Starts `hookd serve` from a config file, uses it over HTTP, and stops it
+/// with SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
+    let (dir, db) = temp_db();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\nadmin_token = \"from-the-file\"\n\
+             log_format = \"json\"\nlog = \"info\"\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"));
+    cmd.arg("--config")
+        .arg(&file)
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HOOKD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+
+    // The JSON log line announcing the bound address (port 0 was asked for).
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                panic!("a log line is not JSON although log_format = json: {line}");
+            };
+            if v["fields"]["message"] == "hookd listening" {
+                return v["fields"]["addr"].as_str().unwrap().to_string();
+            }
+        }
+        panic!("hookd exited before listening");
+    })
+    .await
+    .expect("hookd did not report its address within 30 s");
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let health = client
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let created = client
+        .post(format!("{base}/api/v1/app"))
+        .bearer_auth("from-the-file")
+        .json(&json!({"name": "x", "uid": "via-binary"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let denied = client
+        .get(format!("{base}/api/v1/app"))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("hookd did not stop within 15 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "hookd exited with {status} after SIGTERM");
+    drain.await.unwrap();
+
+    // What it wrote is in the database the file named.
+    let out = run_hookd(
+        &[
+            "--database-url",
+            &db,
+            "token",
+            "create",
+            "--app",
+            "via-binary",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+}

@@ -1,0 +1,282 @@
+//! `/api/v1/event-type`: the catalogue, archiving (soft delete), expunging,
+//! upsert and patch.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, assert_validation, spawn_app};
+
+#[track_caller]
+fn names(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn create(app: &TestApp, name: &str) -> Value {
+    app.post(
+        "/api/v1/event-type",
+        &json!({"name": name, "description": format!("{name} happened")}),
+    )
+    .await
+    .expect(201)
+}
+
+#[tokio::test]
+async fn create_and_get() {
+    let app = spawn_app().await;
+    let schemas = json!({"1": {"type": "object", "properties": {"id": {"type": "string"}}}});
+    let et = app
+        .post(
+            "/api/v1/event-type",
+            &json!({
+                "name": "invoice.paid",
+                "description": "An invoice was paid",
+                "schemas": schemas,
+                "groupName": "invoice",
+                "featureFlags": ["beta"],
+            }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(et["name"], "invoice.paid");
+    assert_eq!(et["description"], "An invoice was paid");
+    assert_eq!(et["archived"], false);
+    assert_eq!(et["deprecated"], false);
+    assert_eq!(et["schemas"], schemas);
+    assert_eq!(et["groupName"], "invoice");
+    assert_eq!(et["featureFlags"], json!(["beta"]));
+    assert!(
+        et["createdAt"].is_string() && et["updatedAt"].is_string(),
+        "{et}"
+    );
+
+    let got = app.get("/api/v1/event-type/invoice.paid").await.expect(200);
+    assert_eq!(got, et);
+    assert_error(
+        &app.get("/api/v1/event-type/no.such.type").await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn duplicate_name_is_a_conflict() {
+    let app = spawn_app().await;
+    create(&app, "user.created").await;
+    let resp = app
+        .post(
+            "/api/v1/event-type",
+            &json!({"name": "user.created", "description": "again"}),
+        )
+        .await;
+    assert_error(&resp, 409, "conflict");
+    let got = app.get("/api/v1/event-type/user.created").await.expect(200);
+    assert_eq!(got["description"], "user.created happened");
+}
+
+#[tokio::test]
+async fn invalid_names_are_rejected() {
+    let app = spawn_app().await;
+    for bad in ["has space", "", "slash/name", &"a".repeat(257)] {
+        let resp = app
+            .post(
+                "/api/v1/event-type",
+                &json!({"name": bad, "description": ""}),
+            )
+            .await;
+        assert_validation(&resp, json!(["body", "name"]));
+    }
+    let resp = app
+        .post(
+            "/api/v1/event-type",
+            &json!({"name": "ok.name", "description": "", "schemas": [1]}),
+        )
+        .await;
+    assert_validation(&resp, json!(["body", "schemas"]));
+}
+
+#[tokio::test]
+async fn delete_archives_and_create_unarchives() {
+    let app = spawn_app().await;
+    create(&app, "a.one").await;
+    create(&app, "a.two").await;
+
+    app.delete("/api/v1/event-type/a.one")
+        .await
+        .expect_empty(204);
+
+    let list = app.get("/api/v1/event-type").await.expect(200);
+    assert_eq!(names(&list), ["a.two"]);
+    let list = app
+        .get("/api/v1/event-type?include_archived=true")
+        .await
+        .expect(200);
+    assert_eq!(names(&list), ["a.one", "a.two"]);
+    assert_eq!(list["data"][0]["archived"], true);
+    let got = app.get("/api/v1/event-type/a.one").await.expect(200);
+    assert_eq!(got["archived"], true);
+
+    // Creating it again brings it back, with the new fields.
+    let again = app
+        .post(
+            "/api/v1/event-type",
+            &json!({"name": "a.one", "description": "revived"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(again["archived"], false);
+    assert_eq!(again["description"], "revived");
+    let list = app.get("/api/v1/event-type").await.expect(200);
+    assert_eq!(names(&list), ["a.one", "a.two"]);
+
+    assert_error(
+        &app.delete("/api/v1/event-type/never.existed").await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn expunge_removes_for_good() {
+    let app = spawn_app().await;
+    create(&app, "gone.soon").await;
+    app.delete("/api/v1/event-type/gone.soon?expunge=true")
+        .await
+        .expect_empty(204);
+    assert_error(
+        &app.get("/api/v1/event-type/gone.soon").await,
+        404,
+        "not_found",
+    );
+    let list = app
+        .get("/api/v1/event-type?include_archived=true")
+        .await
+        .expect(200);
+    assert_eq!(names(&list), Vec::<String>::new());
+    // An archived type can be expunged too.
+    create(&app, "gone.later").await;
+    app.delete("/api/v1/event-type/gone.later")
+        .await
+        .expect_empty(204);
+    app.delete("/api/v1/event-type/gone.later?expunge=true")
+        .await
+        .expect_empty(204);
+    assert_error(
+        &app.get("/api/v1/event-type/gone.later").await,
+        404,
+        "not_found",
+    );
+    // The name is free again.
+    create(&app, "gone.soon").await;
+}
+
+#[tokio::test]
+async fn put_upserts() {
+    let app = spawn_app().await;
+    let created = app
+        .put(
+            "/api/v1/event-type/order.shipped",
+            &json!({"description": "first"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created["name"], "order.shipped");
+    assert_eq!(created["description"], "first");
+    let updated = app
+        .put(
+            "/api/v1/event-type/order.shipped",
+            &json!({"description": "second", "deprecated": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(updated["description"], "second");
+    assert_eq!(updated["deprecated"], true);
+    assert_eq!(updated["createdAt"], created["createdAt"]);
+    let got = app
+        .get("/api/v1/event-type/order.shipped")
+        .await
+        .expect(200);
+    assert_eq!(got, updated);
+
+    let resp = app
+        .put("/api/v1/event-type/bad name", &json!({"description": "x"}))
+        .await;
+    assert_validation(&resp, json!(["path", "event_type_name"]));
+}
+
+#[tokio::test]
+async fn patch_changes_only_given_fields() {
+    let app = spawn_app().await;
+    let schemas = json!({"1": {"type": "object"}});
+    app.post(
+        "/api/v1/event-type",
+        &json!({"name": "p.t", "description": "orig", "schemas": schemas, "groupName": "g"}),
+    )
+    .await
+    .expect(201);
+
+    let patched = app
+        .patch("/api/v1/event-type/p.t", &json!({"deprecated": true}))
+        .await
+        .expect(200);
+    assert_eq!(patched["deprecated"], true);
+    assert_eq!(patched["description"], "orig");
+    assert_eq!(patched["schemas"], schemas);
+    assert_eq!(patched["groupName"], "g");
+
+    let patched = app
+        .patch(
+            "/api/v1/event-type/p.t",
+            &json!({"description": "new", "groupName": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(patched["description"], "new");
+    assert_eq!(patched["groupName"], Value::Null);
+    assert_eq!(patched["deprecated"], true);
+    assert_eq!(app.get("/api/v1/event-type/p.t").await.expect(200), patched);
+
+    assert_error(
+        &app.patch("/api/v1/event-type/nope", &json!({"description": "x"}))
+            .await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn list_paginates_by_name_and_can_omit_schemas() {
+    let app = spawn_app().await;
+    for name in ["c.c", "a.a", "b.b"] {
+        app.post(
+            "/api/v1/event-type",
+            &json!({"name": name, "description": "", "schemas": {"1": {}}}),
+        )
+        .await
+        .expect(201);
+    }
+    let p1 = app.get("/api/v1/event-type?limit=2").await.expect(200);
+    assert_eq!(names(&p1), ["a.a", "b.b"]);
+    assert_eq!(p1["done"], false);
+    let it = p1["iterator"].as_str().unwrap();
+    let p2 = app
+        .get(&format!("/api/v1/event-type?limit=2&iterator={it}"))
+        .await
+        .expect(200);
+    assert_eq!(names(&p2), ["c.c"]);
+    assert_eq!(p2["done"], true);
+
+    let with = app.get("/api/v1/event-type").await.expect(200);
+    assert_eq!(with["data"][0]["schemas"], json!({"1": {}}));
+    let without = app
+        .get("/api/v1/event-type?with_content=false")
+        .await
+        .expect(200);
+    assert_eq!(names(&without), ["a.a", "b.b", "c.c"]);
+    for et in without["data"].as_array().unwrap() {
+        assert!(et["schemas"].is_null(), "schemas shown: {et}");
+    }
+}

@@ -1,0 +1,16 @@
+//! hookd's API integration tests, compiled into one binary (one link, one
+//! process; the modules share the harness in `helpers`). Each test starts
+//! its own server over its own database and speaks HTTP to it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod applications;
+mod auth;
+mod config_cli;
+mod endpoints;
+mod errors;
+mod event_types;
+mod helpers;
+mod idempotency;
+mod messages;
+mod openapi;
+mod sdk;
