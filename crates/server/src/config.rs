@@ -55,6 +55,8 @@ pub struct Config {
     pub operational_app_uid: String,
     /// Deadline for in-flight deliveries at shutdown, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// Separate address for `/metrics`, or empty to serve it on `listen`.
+    pub metrics_listen: String,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -119,6 +121,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.metrics_addr()?;
         hookd_store::parse_url(&self.database_url)
             .map_err(|e| format!("invalid setting database_url: {e}"))?;
         if self.max_payload_bytes == 0 || self.max_payload_bytes > 64 * 1024 * 1024 {
@@ -179,6 +182,18 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        if self.metrics_listen.is_empty() {
+            return Ok(None);
+        }
+        self.metrics_listen.parse().map(Some).map_err(|_| {
+            format!(
+                "invalid setting metrics_listen: '{}' is not an address like 127.0.0.1:9090",
+                self.metrics_listen
+            )
+        })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {

@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::api::state::AppState;
 use crate::config::Config;
 use crate::delivery::client::{Client, ClientConfig};
 use crate::delivery::{Engine, EngineConfig};
+use crate::metrics::{MeteredStore, Metrics};
 
 /// Name of the organisation `HOOKD_ADMIN_TOKEN` belongs to.
 pub const DEFAULT_ORG: &str = "default";
@@ -32,6 +34,7 @@ pub struct Running {
     task: JoinHandle<std::io::Result<()>>,
     engine: Engine,
     shutdown_timeout: Duration,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -41,6 +44,9 @@ impl Running {
         let _ = self.stop.send(());
         self.task.await.context("server task failed")??;
         self.engine.shutdown(self.shutdown_timeout).await;
+        if let Some(t) = self.metrics_task {
+            t.abort();
+        }
         Ok(())
     }
 
@@ -73,6 +79,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
     let addr = config.listen_addr().map_err(anyhow::Error::msg)?;
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(MeteredStore {
+        inner: store,
+        metrics: metrics.clone(),
+    });
     let default_org = store
         .ensure_org(DEFAULT_ORG)
         .await
@@ -85,12 +96,19 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         keep_body: config.response_body_limit as usize,
     })
     .context("cannot build the HTTP client")?;
-    let engine = Engine::start(store.clone(), EngineConfig::from_config(&config)?, client)
-        .await
-        .context("cannot start the delivery engine")?;
+    let engine = Engine::start(
+        store.clone(),
+        EngineConfig::from_config(&config)?,
+        client,
+        metrics.clone(),
+    )
+    .await
+    .context("cannot start the delivery engine")?;
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
+    let metrics_listen = config.metrics_addr().map_err(anyhow::Error::msg)?;
     let state = AppState {
         store,
+        metrics: metrics.clone(),
         apps: Default::default(),
         engine: engine.clone(),
         admin_token_hash: config.admin_token().map(hash_key),
@@ -102,6 +120,18 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let metrics_task = match metrics_listen {
+        Some(maddr) => {
+            let l = TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("cannot listen on {maddr} (metrics_listen)"))?;
+            let svc = api::metrics_app(state.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, svc).await;
+            }))
+        }
+        None => None,
+    };
     let service = api::app(state);
     let task = tokio::spawn(async move {
         axum::serve(listener, service)
@@ -114,6 +144,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         addr,
         stop,
         task,
+        metrics_task,
         engine,
         shutdown_timeout,
     })

@@ -448,6 +448,7 @@ fn notify(
         OperationalEvent::endpoint(event, ep).with_app(app),
     );
     if check_disabled && ep.disabled {
+        state.metrics.disabled("manual");
         state.engine.emit(
             &app.org_id,
             &app.id,

@@ -15,6 +15,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
+/// Liveness: the process is up and serving HTTP (no dependencies checked).
+pub async fn live() -> (StatusCode, Json<serde_json::Value>) {
+    (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+}
+
 /// Health: 200 when the store answers and the delivery scheduler makes
 /// progress; 503 naming the failing component otherwise.
 #[utoipa::path(get, path = "/api/v1/health", tag = "Health", security(()),

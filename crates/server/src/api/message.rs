@@ -135,6 +135,7 @@ pub async fn create_message(
         Err(e) => return Err(e),
     };
     let (m, deliveries) = state.store.create_message(&app.id, msg).await?;
+    state.metrics.messages_accepted.inc();
     let out = MessageOut::new(m.clone(), with_content);
     state.engine.enqueue(
         deliveries

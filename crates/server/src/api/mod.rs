@@ -89,6 +89,14 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
             "/api/v1/openapi.json",
             axum::routing::get(move || async move { axum::Json(doc) }),
         )
+        .route("/api/v1/health/live", axum::routing::get(health::live))
+        .route("/api/v1/health/ready", axum::routing::get(health::health));
+    let router = if state.config.metrics_listen.is_empty() {
+        router.route("/metrics", axum::routing::get(render_metrics))
+    } else {
+        router
+    };
+    let router = router
         .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(CatchPanicLayer::custom(|_| {
@@ -97,6 +105,27 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
         .with_state(state);
     let service = MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router);
     axum::ServiceExt::<Request>::into_make_service(service)
+}
+
+/// The service of a separate `metrics_listen` address: `/metrics` only.
+pub fn metrics_app(state: AppState) -> axum::routing::IntoMakeService<Router> {
+    Router::new()
+        .route("/metrics", axum::routing::get(render_metrics))
+        .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
+        .with_state(state)
+        .into_make_service()
+}
+
+async fn render_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(&state.engine.stats()),
+    )
 }
 
 /// Every path answers with and without a trailing slash, and a doubled slash

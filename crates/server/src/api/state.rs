@@ -58,6 +58,7 @@ pub struct AppState {
     pub admin_token_hash: Option<[u8; 32]>,
     pub engine: Engine,
     pub apps: Arc<AppCache>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Who is calling: the organisation and what the key may reach.

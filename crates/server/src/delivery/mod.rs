@@ -27,6 +27,7 @@ use hookd_core::store::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 pub use events::OperationalEvent;
 
@@ -77,6 +78,7 @@ pub struct Engine {
     /// Deliveries (message id, endpoint id) whose attempt is under way.
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
     recorder: mpsc::UnboundedSender<(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>)>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Most attempts written in one store call.
@@ -160,6 +162,7 @@ impl Engine {
         store: Arc<dyn Store>,
         config: EngineConfig,
         client: client::Client,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Engine> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (recorder_tx, recorder_rx) = mpsc::unbounded_channel();
@@ -172,6 +175,7 @@ impl Engine {
             stats: Arc::new(Mutex::new(Stats::default())),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             recorder: recorder_tx,
+            metrics,
         };
         let backlog = store
             .queued_deliveries(hookd_core::time::Timestamp::now())

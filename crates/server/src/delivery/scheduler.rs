@@ -19,6 +19,9 @@ use super::client::Client;
 use super::worker::{self, Done, Job};
 use super::{Command, Engine};
 
+/// How often the shared statistics are refreshed at most.
+const STATS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How many endpoints' settings stay cached.
 const ENDPOINT_CACHE: usize = 10_000;
 
@@ -72,6 +75,8 @@ struct Scheduler {
     engine: Engine,
     last_progress: Option<std::time::Instant>,
     stats_at: Option<Instant>,
+    /// State changed since the statistics were last published.
+    stats_dirty: bool,
     client: Client,
     events: mpsc::UnboundedSender<Event>,
     heap: BinaryHeap<Reverse<Due>>,
@@ -104,6 +109,7 @@ pub(crate) fn spawn(
         engine,
         last_progress: None,
         stats_at: None,
+        stats_dirty: true,
         client,
         events,
         heap: BinaryHeap::new(),
@@ -119,6 +125,7 @@ pub(crate) fn spawn(
         let mut shutdown: Option<(Instant, tokio::sync::oneshot::Sender<()>)> = None;
         loop {
             let now = Instant::now();
+            s.stats_dirty = true;
             s.promote(now);
             if !s.stopping {
                 s.dispatch(now);
@@ -422,13 +429,15 @@ impl Scheduler {
     fn publish(&mut self, stopped: bool) {
         let now = Instant::now();
         if !stopped
-            && self
-                .stats_at
-                .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
+            && (!self.stats_dirty
+                || self
+                    .stats_at
+                    .is_some_and(|t| now.duration_since(t) < STATS_INTERVAL))
         {
             return;
         }
         self.stats_at = Some(now);
+        self.stats_dirty = false;
         let mut ready = 0;
         let mut oldest: Option<hookd_core::time::Timestamp> = None;
         for lane in self.lanes.values() {
@@ -450,7 +459,13 @@ impl Scheduler {
     }
 
     fn next_wake(&self, deadline: Option<Instant>) -> Option<Instant> {
+        // Unpublished changes: wake up to publish them when the interval allows.
+        let publish = self
+            .stats_at
+            .filter(|_| self.stats_dirty)
+            .map(|t| t + STATS_INTERVAL);
         [
+            publish,
             self.heap.peek().map(|Reverse(d)| d.at),
             self.throttled.peek().map(|Reverse((at, _))| *at),
             deadline,

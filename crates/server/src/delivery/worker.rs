@@ -165,6 +165,10 @@ async fn send_and_record(
     );
     let sent = client.post(&endpoint.url, headers, body).await;
 
+    engine.metrics.attempt(&sent.outcome, sent.duration);
+    if sent.outcome.is_success() && !job.d.manual {
+        engine.metrics.delivered(msg.timestamp);
+    }
     let attempts_made = job.d.attempts as usize + 1;
     let decision = decide(
         &sent.outcome,
@@ -270,6 +274,10 @@ async fn send_and_record(
         _ => {}
     }
     if let Some(reason) = effects.disabled {
+        engine.metrics.disabled(match reason {
+            DisableReason::Gone => "gone",
+            DisableReason::Failing => "automatic",
+        });
         op(OperationalEvent::endpoint_disabled(
             &endpoint,
             effects.failing_since,

@@ -12,5 +12,6 @@ mod event_types;
 mod helpers;
 mod idempotency;
 mod messages;
+mod metrics;
 mod openapi;
 mod sdk;
