@@ -107,6 +107,14 @@ pub async fn resend_message(
             "the endpoint is disabled; enable it first".into(),
         ));
     }
+    // A second attempt alongside the one under way would fork the delivery's
+    // retry schedule; the caller can resend once this attempt is over.
+    if state.engine.is_sending(&m.id, &ep.id) {
+        return Err(ApiError::Conflict(
+            "an attempt of this message to this endpoint is under way; resend when it is over"
+                .into(),
+        ));
+    }
     let queued = state
         .store
         .requeue(

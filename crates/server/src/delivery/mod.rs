@@ -77,34 +77,53 @@ pub struct Engine {
     stats: Arc<Mutex<Stats>>,
     /// Deliveries (message id, endpoint id) whose attempt is under way.
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
-    recorder: mpsc::UnboundedSender<(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>)>,
+    recorder: mpsc::UnboundedSender<ToRecord>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Most attempts written in one store call.
 const RECORD_BATCH: usize = 512;
 
+pub(crate) enum ToRecord {
+    Attempt(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
 /// Writes finished attempts in batches: whatever accumulated while the
 /// previous batch was being written goes into the next one, so under load
 /// one transaction records hundreds of attempts.
-async fn recorder(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>)>,
-) {
+async fn recorder(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<ToRecord>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let (results, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        match store.record_attempts(results).await {
-            Ok(effects) => {
-                for (reply, e) in replies.into_iter().zip(effects) {
-                    let _ = reply.send(Ok(e));
+        let mut results = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                ToRecord::Attempt(r, reply) => {
+                    results.push(r);
+                    replies.push(reply);
+                }
+                ToRecord::Flush(done) => flushes.push(done),
+            }
+        }
+        if !results.is_empty() {
+            match store.record_attempts(results).await {
+                Ok(effects) => {
+                    for (reply, e) in replies.into_iter().zip(effects) {
+                        let _ = reply.send(Ok(e));
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
                 }
             }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+        }
+        for f in flushes {
+            let _ = f.send(());
         }
     }
 }
@@ -206,14 +225,27 @@ impl Engine {
             .send(Command::EndpointChanged(endpoint_id.to_string()));
     }
 
-    /// Records a finished attempt (batched with others).
-    pub(crate) async fn record(&self, r: AttemptResult) -> StoreResult<AttemptEffects> {
+    /// Queues a finished attempt for recording (batched with others) now;
+    /// the returned future says how it went.
+    pub(crate) fn record_queued(
+        &self,
+        r: AttemptResult,
+    ) -> impl std::future::Future<Output = StoreResult<AttemptEffects>> + use<> {
         let (tx, rx) = oneshot::channel();
-        self.recorder
-            .send((r, tx))
-            .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?
+        let sent = self.recorder.send(ToRecord::Attempt(r, tx));
+        async move {
+            sent.map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?;
+            rx.await
+                .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?
+        }
+    }
+
+    /// Waits until every attempt queued for recording so far is written.
+    pub(crate) async fn flush_records(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.recorder.send(ToRecord::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Whether an attempt of this delivery is under way (status "sending").
@@ -270,6 +302,8 @@ impl Engine {
         if self.tx.send(Command::Shutdown(deadline, done)).is_ok() {
             let _ = wait.await;
         }
+        // Requests are over; make sure their attempts are on disk too.
+        let _ = tokio::time::timeout(deadline, self.flush_records()).await;
     }
 
     /// Sends an operational event to the organisation's operational application.

@@ -54,9 +54,14 @@ struct Lane {
     in_flight: usize,
     /// Queued in `runnable` already.
     listed: bool,
-    /// Token bucket for the endpoint's rate limit.
+}
+
+/// Token bucket of an endpoint's rate limit. Kept apart from the lane, which
+/// is dropped whenever it runs empty: a trickle of single messages must be
+/// limited as much as a backlog.
+struct Bucket {
     tokens: f64,
-    refilled: Option<Instant>,
+    refilled: Instant,
 }
 
 enum Info {
@@ -82,6 +87,7 @@ struct Scheduler {
     heap: BinaryHeap<Reverse<Due>>,
     seq: u64,
     lanes: HashMap<String, Lane>,
+    buckets: HashMap<String, Bucket>,
     endpoints: HashMap<String, Info>,
     runnable: VecDeque<String>,
     /// Lanes waiting for a rate-limit token, by when one is available.
@@ -115,6 +121,7 @@ pub(crate) fn spawn(
         heap: BinaryHeap::new(),
         seq: 0,
         lanes: HashMap::new(),
+        buckets: HashMap::new(),
         endpoints: HashMap::new(),
         runnable: VecDeque::new(),
         throttled: BinaryHeap::new(),
@@ -231,10 +238,6 @@ impl Scheduler {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if let Some(lane) = self.lanes.get_mut(&endpoint_id) {
                     lane.in_flight = lane.in_flight.saturating_sub(1);
-                }
-                if done.endpoint_changed {
-                    self.endpoints.remove(&endpoint_id);
-                    self.load(&endpoint_id);
                 }
                 if let Some((job, at)) = done.retry {
                     self.schedule(job, at);
@@ -389,19 +392,26 @@ impl Scheduler {
             }
             if let Some(rate) = endpoint.rate_limit {
                 let rate = f64::from(rate);
-                let last = lane.refilled.unwrap_or(now);
-                if lane.refilled.is_none() {
-                    lane.tokens = 1.0;
+                let capacity = rate.max(1.0);
+                if self.buckets.len() >= ENDPOINT_CACHE {
+                    // A bucket idle for 10 s is full again: forgetting it changes nothing.
+                    self.buckets
+                        .retain(|_, b| now.duration_since(b.refilled) < Duration::from_secs(10));
                 }
-                lane.tokens = (lane.tokens + now.duration_since(last).as_secs_f64() * rate)
-                    .min(rate.max(1.0));
-                lane.refilled = Some(now);
-                if lane.tokens < 1.0 {
-                    let wait = Duration::from_secs_f64((1.0 - lane.tokens) / rate);
+                let bucket = self.buckets.entry(id.clone()).or_insert(Bucket {
+                    tokens: 1.0,
+                    refilled: now,
+                });
+                bucket.tokens = (bucket.tokens
+                    + now.duration_since(bucket.refilled).as_secs_f64() * rate)
+                    .min(capacity);
+                bucket.refilled = now;
+                if bucket.tokens < 1.0 {
+                    let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
                     self.throttled.push(Reverse((now + wait, id.clone())));
                     continue;
                 }
-                lane.tokens -= 1.0;
+                bucket.tokens -= 1.0;
             }
             let Some(job) = lane.ready.pop_front() else {
                 continue;
@@ -419,8 +429,10 @@ impl Scheduler {
                 self.events.clone(),
             );
             tokio::spawn(async move {
-                let done = worker::attempt(&engine, &client, job, endpoint).await;
-                let _ = events.send(Event::Finished(id, done));
+                worker::attempt(&engine, &client, job, endpoint, move |done| {
+                    let _ = events.send(Event::Finished(id, done));
+                })
+                .await;
             });
         }
     }

@@ -38,20 +38,16 @@ impl Job {
     }
 }
 
-/// What the scheduler learns when an attempt finishes.
+/// What the scheduler learns when an attempt's request is over (the lane's
+/// slot is free again; recording the attempt may still be under way).
 pub(crate) struct Done {
     /// Attempt again at this time.
     pub retry: Option<(Job, Instant)>,
-    /// The endpoint's stored settings changed (it was disabled).
-    pub endpoint_changed: bool,
 }
 
 impl Done {
     fn nothing() -> Done {
-        Done {
-            retry: None,
-            endpoint_changed: false,
-        }
+        Done { retry: None }
     }
 }
 
@@ -110,12 +106,15 @@ pub(crate) fn delivery_headers(
     h
 }
 
+/// Makes one attempt. `finish` is called as soon as the request is over, so
+/// the endpoint's slot is not held while the attempt is being recorded.
 pub(crate) async fn attempt(
     engine: &Engine,
     client: &Client,
     mut job: Job,
     endpoint: Arc<Endpoint>,
-) -> Done {
+    finish: impl FnOnce(Done),
+) {
     let store = &engine.store;
     let msg = match job.msg.clone() {
         Some(m) => m,
@@ -126,13 +125,12 @@ pub(crate) async fn attempt(
                 m
             }
             // Deleted with its application: nothing left to deliver.
-            Ok(None) => return Done::nothing(),
+            Ok(None) => return finish(Done::nothing()),
             Err(e) => {
                 tracing::warn!(error = %e, msg = %job.d.msg_id, "cannot load message; will retry");
-                return Done {
+                return finish(Done {
                     retry: Some((job, Instant::now() + STORE_RETRY)),
-                    endpoint_changed: false,
-                };
+                });
             }
         },
     };
@@ -142,9 +140,8 @@ pub(crate) async fn attempt(
     // write per delivery and buy nothing.
     let key = (job.d.msg_id.clone(), job.d.endpoint_id.clone());
     engine.in_flight_insert(key.clone());
-    let done = send_and_record(engine, client, job, endpoint, msg).await;
+    send_and_record(engine, client, job, endpoint, msg, finish).await;
     engine.in_flight_remove(&key);
-    done
 }
 
 async fn send_and_record(
@@ -153,7 +150,8 @@ async fn send_and_record(
     job: Job,
     endpoint: Arc<Endpoint>,
     msg: Arc<Message>,
-) -> Done {
+    finish: impl FnOnce(Done),
+) {
     let timestamp = Timestamp::now();
     let body = Bytes::copy_from_slice(msg.payload.get().as_bytes());
     let headers = delivery_headers(
@@ -214,27 +212,58 @@ async fn send_and_record(
         status = sent.status, outcome = ?sent.outcome, "delivery attempt"
     );
     let attempt_id = attempt.id.clone();
-    let recorded = engine
-        .record(AttemptResult {
-            app_id: job.d.app_id.clone(),
-            attempt,
-            next,
-            disable_after_ms: engine.config.disable_after.as_millis() as i64,
-        })
-        .await;
-    let effects = match recorded {
-        Ok(e) if e.gone => return Done::nothing(),
+    let result = AttemptResult {
+        app_id: job.d.app_id.clone(),
+        attempt,
+        next,
+        disable_after_ms: engine.config.disable_after.as_millis() as i64,
+    };
+    // Records are written in order, by one recorder, so a retry's record can
+    // never land before the record of the attempt that scheduled it.
+    let recorded = engine.record_queued(result.clone());
+    let app_id = job.d.app_id.clone();
+    finish(Done {
+        retry: retry_at.map(|(at, d)| {
+            let mut next = job;
+            next.d.attempts = attempts_made as i64;
+            next.d.manual = false;
+            next.d.due = at;
+            (next, Instant::now() + d)
+        }),
+    });
+    let effects = match recorded.await {
         Ok(e) => e,
-        Err(e) => {
-            // The attempt happened but could not be recorded; the delivery is
-            // still pending in the store. Try again: at-least-once.
-            tracing::error!(error = %e, msg = %msg.id, "cannot record attempt; will retry the delivery");
-            return Done {
-                retry: Some((job, Instant::now() + STORE_RETRY)),
-                endpoint_changed: false,
-            };
+        Err(first) => {
+            // The attempt happened but is not recorded yet: keep trying for a
+            // while. If the store stays away, the delivery is still pending
+            // there and is attempted again at the next start (at-least-once).
+            let mut last = first;
+            let mut effects = None;
+            for backoff in [STORE_RETRY, STORE_RETRY * 5, STORE_RETRY * 15] {
+                tokio::time::sleep(backoff).await;
+                match engine.record_queued(result.clone()).await {
+                    Ok(e) => {
+                        effects = Some(e);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            match effects {
+                Some(e) => e,
+                None => {
+                    tracing::error!(error = %last, msg = %msg.id, endpoint = %endpoint.id, "cannot record attempt");
+                    return;
+                }
+            }
         }
     };
+    if effects.gone {
+        return;
+    }
+    if effects.disabled.is_some() {
+        engine.endpoint_changed(&endpoint.id);
+    }
 
     // Operational events.
     let failing_after = engine.config.failing_event_after;
@@ -245,7 +274,7 @@ async fn send_and_record(
     };
     let op = |e: OperationalEvent| {
         let engine = engine.clone();
-        let app_id = job.d.app_id.clone();
+        let app_id = app_id.clone();
         tokio::spawn(async move {
             if let Ok(Some(app)) = engine.store.get_app_by_id(&app_id).await {
                 engine.emit(&app.org_id.clone(), &app.id.clone(), e.with_app(&app));
@@ -286,16 +315,5 @@ async fn send_and_record(
                 DisableReason::Failing => "automatic",
             },
         ));
-    }
-
-    Done {
-        retry: retry_at.map(|(at, d)| {
-            let mut next = job;
-            next.d.attempts = attempts_made as i64;
-            next.d.manual = false;
-            next.d.due = at;
-            (next, Instant::now() + d)
-        }),
-        endpoint_changed: effects.disabled.is_some(),
     }
 }
