@@ -85,7 +85,10 @@ pub struct Engine {
 const RECORD_BATCH: usize = 512;
 
 pub(crate) enum ToRecord {
-    Attempt(AttemptResult, oneshot::Sender<StoreResult<AttemptEffects>>),
+    Attempt(
+        Box<AttemptResult>,
+        oneshot::Sender<StoreResult<AttemptEffects>>,
+    ),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -102,7 +105,7 @@ async fn recorder(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<ToRecor
         for item in batch.drain(..) {
             match item {
                 ToRecord::Attempt(r, reply) => {
-                    results.push(r);
+                    results.push(*r);
                     replies.push(reply);
                 }
                 ToRecord::Flush(done) => flushes.push(done),
@@ -232,7 +235,7 @@ impl Engine {
         r: AttemptResult,
     ) -> impl std::future::Future<Output = StoreResult<AttemptEffects>> + use<> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.recorder.send(ToRecord::Attempt(r, tx));
+        let sent = self.recorder.send(ToRecord::Attempt(Box::new(r), tx));
         async move {
             sent.map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?;
             rx.await
