@@ -23,8 +23,10 @@ use serde_json::json;
 
 use crate::receiver::Captured;
 
-/// The package and version verify.py runs against.
-const REQUIREMENT: &str = "standardwebhooks==1.1.0";
+/// The packages verify.py runs against: the Standard Webhooks reference
+/// library for `v1` (HMAC) signatures, and `cryptography` for `v1a`
+/// (ed25519), which the reference library does not implement.
+const REQUIREMENTS: &[&str] = &["standardwebhooks==1.1.0", "cryptography==44.0.0"];
 
 fn verify_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delivery/verify.py")
@@ -149,7 +151,7 @@ fn install() -> Result<PathBuf, String> {
     let venv = target.join("pyenv-delivery");
     let python = venv.join("bin").join("python");
     let stamp_path = venv.join(".hookd-stamp");
-    let stamp = format!("{REQUIREMENT}\n{}", version.trim());
+    let stamp = format!("{}\n{}", REQUIREMENTS.join(" "), version.trim());
     if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
         return Ok(python);
     }
@@ -160,15 +162,16 @@ fn install() -> Result<PathBuf, String> {
     }
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
         .map_err(|e| format!("cannot create a venv (is python3-venv installed?): {e}"))?;
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        REQUIREMENT,
-    ]))
-    .map_err(|e| format!("cannot install {REQUIREMENT}: {e}"))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+        ])
+        .args(REQUIREMENTS))
+    .map_err(|e| format!("cannot install {}: {e}", REQUIREMENTS.join(" ")))?;
     // Written last: a stamp means the venv is complete.
     std::fs::write(&stamp_path, stamp)
         .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;

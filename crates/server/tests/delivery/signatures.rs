@@ -205,8 +205,16 @@ async fn ed25519_endpoints_get_v1a_signatures() {
             .is_err(),
         "a v1a signature must not verify another body"
     );
-    // Not checked in Python: standardwebhooks 1.1.0 implements only `v1`
-    // (it skips every other version), so it has no ed25519 verifier.
+    // Independently, in Python: standardwebhooks 1.1.0 implements only `v1`,
+    // so verify.py checks `v1a` with the `cryptography` package.
+    python::verify(vec![
+        Case::captured("ed25519 delivery", r, pk, false),
+        Case {
+            body: b"{}".to_vec(),
+            ..Case::captured("ed25519 delivery", r, pk, false).invalid("ed25519, other body")
+        },
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

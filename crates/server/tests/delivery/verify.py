@@ -6,9 +6,14 @@ implementation independent of hookd's own.
 Usage: verify.py CASES.json
 
 CASES.json is a list of objects:
-  {"name": str, "secret": "whsec_...", "body_b64": base64 of the raw body,
+  {"name": str, "secret": "whsec_..." or "whpk_...", "body_b64": base64 of the raw body,
    "headers": {"webhook-id": ..., "webhook-timestamp": ..., "webhook-signature": ...},
    "expect": "valid" | "invalid"}
+
+A `whsec_` secret is checked with the Standard Webhooks reference library;
+a `whpk_` (ed25519 public) key with the `cryptography` package, which
+verifies each `v1a,` entry of the signature header over
+"{webhook-id}.{webhook-timestamp}.{body}".
 
 Prints one line per case and exits non-zero when any case does not verify as
 expected (or when there are no cases at all).
@@ -18,7 +23,25 @@ import base64
 import json
 import sys
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks.webhooks import Webhook
+
+
+def verify_ed25519(public_key: str, body: bytes, headers: dict) -> None:
+    """Raises unless some v1a entry is a valid ed25519 signature."""
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key.removeprefix("whpk_")))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    for entry in headers["webhook-signature"].split():
+        version, _, sig = entry.partition(",")
+        if version != "v1a":
+            continue
+        try:
+            key.verify(base64.b64decode(sig), signed)
+            return
+        except InvalidSignature:
+            pass
+    raise ValueError("no v1a signature matches")
 
 
 def main() -> int:
@@ -31,7 +54,10 @@ def main() -> int:
     for case in cases:
         body = base64.b64decode(case["body_b64"])
         try:
-            Webhook(case["secret"]).verify(body, case["headers"])
+            if case["secret"].startswith("whpk_"):
+                verify_ed25519(case["secret"], body, case["headers"])
+            else:
+                Webhook(case["secret"]).verify(body, case["headers"])
             valid, why = True, "signature verified"
         except Exception as e:  # noqa: BLE001 - any rejection is "invalid"
             valid, why = False, f"{type(e).__name__}: {e}"
