@@ -67,8 +67,12 @@ impl Running {
 
 /// Opens the store named by the configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    hookd_store::open(&config.database_url)
-        .with_context(|| format!("cannot open database {}", config.database_url))
+    hookd_store::open(&config.database_url).with_context(|| {
+        format!(
+            "cannot open database {}",
+            hookd_store::redact_url(&config.database_url)
+        )
+    })
 }
 
 /// Opens the store, binds the listener and starts serving.

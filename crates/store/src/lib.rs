@@ -1,17 +1,26 @@
-//! hookd's storage backends. Today: SQLite (embedded, the default).
+//! hookd's storage backends: SQLite (embedded, the default) and PostgreSQL
+//! (many nodes, one database), chosen by the database URL. Both implement
+//! [`Store`] with the same behaviour; `tests/conformance` holds them to it.
 
+mod codec;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 use hookd_core::store::{Store, StoreError};
 
-/// Opens the store named by a database URL (`sqlite:PATH`).
+pub use postgres::PgUrl;
+
+/// Opens the store named by a database URL (`sqlite:PATH` or
+/// `postgres://…`), applying pending migrations. Must be called inside a
+/// Tokio runtime; it blocks while it opens (once, at start).
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match parse_url(url) {
         Ok(DatabaseUrl::Sqlite(path)) => Ok(Arc::new(sqlite::SqliteStore::open(
             std::path::Path::new(&path),
         )?)),
+        Ok(DatabaseUrl::Postgres(pg)) => Ok(Arc::new(postgres::PostgresStore::open(&pg)?)),
         Err(e) => Err(StoreError::Backend(e)),
     }
 }
@@ -20,9 +29,12 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(String),
+    Postgres(PgUrl),
 }
 
-/// Accepts `sqlite:PATH`, `sqlite://PATH` and `sqlite:///ABS/PATH`.
+/// Accepts `sqlite:PATH`, `sqlite://PATH`, `sqlite:///ABS/PATH`, and
+/// `postgres://…` / `postgresql://…` (libpq URL syntax, plus hookd's
+/// `pool_size=N` query parameter).
 pub fn parse_url(url: &str) -> Result<DatabaseUrl, String> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -33,11 +45,32 @@ pub fn parse_url(url: &str) -> Result<DatabaseUrl, String> {
         return Ok(DatabaseUrl::Sqlite(path.to_string()));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("PostgreSQL is not supported by this build yet; use sqlite:PATH".into());
+        return PgUrl::parse(url).map(DatabaseUrl::Postgres);
     }
     Err(format!(
-        "unsupported database URL '{url}' (expected sqlite:PATH)"
+        "unsupported database URL '{}' (expected sqlite:PATH or postgres://…)",
+        redact_url(url)
     ))
+}
+
+/// The URL with any password replaced by `***`, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The userinfo ends at the last '@' before the path.
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -56,6 +89,29 @@ mod tests {
         );
         assert!(parse_url("sqlite:").is_err());
         assert!(parse_url("mysql://x").is_err());
-        assert!(parse_url("postgres://x").is_err());
+        assert_eq!(
+            parse_url("postgres://u@h:5432/db?pool_size=3"),
+            Ok(DatabaseUrl::Postgres(PgUrl {
+                url: "postgres://u@h:5432/db".into(),
+                pool_size: 3
+            }))
+        );
+        assert!(matches!(
+            parse_url("postgresql://h/db"),
+            Ok(DatabaseUrl::Postgres(PgUrl { pool_size: 16, .. }))
+        ));
+        assert!(parse_url("postgres://h/db?pool_size=-1").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db?x=1"),
+            "postgres://u:***@h:5432/db?x=1"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("sqlite:a.db"), "sqlite:a.db");
+        assert!(!parse_url("mysql://u:pw@h/db").unwrap_err().contains("pw"));
     }
 }

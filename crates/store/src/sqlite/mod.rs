@@ -19,9 +19,13 @@ use hookd_core::store::{
 use hookd_core::time::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::value::RawValue;
 
 pub use db::Db;
+
+use crate::codec::{
+    APP_UID_TAKEN, ENDPOINT_UID_TAKEN, EVENT_ID_TAKEN, EVENT_TYPE_TAKEN, from_json, from_json_opt,
+    json, json_opt, raw_payload,
+};
 use db::db_err;
 
 pub struct SqliteStore {
@@ -34,23 +38,6 @@ impl SqliteStore {
             db: Db::open(path, 4)?,
         })
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-fn json_opt<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref().map(json)
-}
-
-fn from_json<T: serde::de::DeserializeOwned + Default>(s: Option<String>) -> T {
-    s.and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default()
-}
-
-fn from_json_opt<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
-    s.and_then(|s| serde_json::from_str(&s).ok())
 }
 
 /// Unique-index violations become `Conflict` naming what collided.
@@ -161,14 +148,6 @@ fn et_row(r: &Row) -> rusqlite::Result<EventType> {
 
 const MSG_COLS: &str =
     "m.id, m.app_id, m.event_type, m.event_id, m.payload, m.channels, m.tags, m.created_at";
-
-fn raw_payload(s: String) -> Box<RawValue> {
-    RawValue::from_string(s).unwrap_or_else(|_| {
-        // Stored payloads were validated JSON on the way in; an unreadable one
-        // (disk corruption) is shown as null rather than failing the listing.
-        RawValue::from_string("null".into()).unwrap_or_default()
-    })
-}
 
 fn msg_row_at(r: &Row, o: usize) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -310,7 +289,7 @@ fn upsert_app_row(conn: &Connection, a: &Application, insert: bool) -> StoreResu
             a.updated_at.0
         ],
     )
-    .map_err(|e| conflict_or(e, "an application with this uid already exists"))?;
+    .map_err(|e| conflict_or(e, APP_UID_TAKEN))?;
     Ok(())
 }
 
@@ -346,7 +325,7 @@ fn upsert_endpoint_row(conn: &Connection, e: &Endpoint, insert: bool) -> StoreRe
             e.updated_at.0
         ],
     )
-    .map_err(|err| conflict_or(err, "an endpoint with this uid already exists"))?;
+    .map_err(|err| conflict_or(err, ENDPOINT_UID_TAKEN))?;
     Ok(())
 }
 
@@ -815,9 +794,7 @@ impl Store for SqliteStore {
                 let mut et = et;
                 if let Some(existing) = find_event_type(conn, &et.org_id, &et.name)? {
                     if !existing.archived {
-                        return Err(StoreError::Conflict(
-                            "an event type with this name already exists".into(),
-                        ));
+                        return Err(StoreError::Conflict(EVENT_TYPE_TAKEN.into()));
                     }
                     et.created_at = existing.created_at;
                 }
@@ -925,7 +902,7 @@ impl Store for SqliteStore {
                         now.0
                     ])
                 })
-                .map_err(|e| conflict_or(e, "a message with this eventId already exists"))?;
+                .map_err(|e| conflict_or(e, EVENT_ID_TAKEN))?;
 
                 let endpoints = query_rows(
                     conn,

@@ -1,0 +1,412 @@
+//! PostgreSQL connections: the database URL, the pool, error mapping and the
+//! helpers every store operation runs through.
+//!
+//! Invariants:
+//! - no operation waits unboundedly: getting a connection (pool wait and
+//!   connect) is capped by [`POOL_TIMEOUT`], each statement by the server's
+//!   `statement_timeout`, and a whole operation by [`OP_TIMEOUT`] on the
+//!   client, which also covers a server that stopped answering mid-query;
+//! - an unreachable or overloaded server is [`StoreError::Unavailable`] (the
+//!   API's quick 503), never a `Backend` error;
+//! - a write runs in one transaction that commits or rolls back as a whole;
+//! - a connection whose operation timed out is thrown away, not pooled, since
+//!   its state (a half-read result, an open transaction) is unknown.
+
+use std::time::Duration;
+
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    Transaction,
+};
+use hookd_core::store::{StoreError, StoreResult};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+/// Connections in the pool when the URL does not say (`?pool_size=N`).
+pub const DEFAULT_POOL_SIZE: usize = 16;
+const MAX_POOL_SIZE: usize = 1024;
+
+/// Longest wait for a pooled connection, and for a new one to connect.
+pub(crate) const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server-side cap on one statement (sent as `statement_timeout`); a URL's
+/// own `options=-c statement_timeout=…` wins.
+const STATEMENT_TIMEOUT_MS: u64 = 15_000;
+/// A transaction left idle this long (a client that vanished) is ended by the
+/// server so its locks are released.
+const IDLE_IN_TRANSACTION_MS: u64 = 60_000;
+/// Client-side cap on one whole operation, beyond the statement timeout so
+/// the server's clearer error normally wins.
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A parsed `postgres://` / `postgresql://` database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    /// The URL as given, less hookd's own query parameters (libpq syntax,
+    /// understood by tokio-postgres).
+    pub url: String,
+    /// Size of the connection pool.
+    pub pool_size: usize,
+}
+
+impl PgUrl {
+    /// Parses a PostgreSQL URL. hookd's own parameter `pool_size` is taken
+    /// out; the others (`sslmode`, `connect_timeout`, `options`,
+    /// `application_name`, …) go to the driver and are checked here, so a
+    /// bad URL fails at configuration time rather than at first use.
+    pub fn parse(url: &str) -> Result<PgUrl, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("a PostgreSQL URL starts with postgres:// or postgresql://".into());
+        }
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url, None),
+        };
+        let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut rest = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            match pair.split_once('=') {
+                Some(("pool_size", v)) => {
+                    pool_size = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                        .ok_or_else(|| {
+                            format!(
+                                "pool_size must be a number from 1 to {MAX_POOL_SIZE}, not '{v}'"
+                            )
+                        })?;
+                }
+                _ if pair.is_empty() => {}
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        let config = url.parse::<tokio_postgres::Config>().map_err(|e| {
+            // The driver's message names the bad part, never the password.
+            match std::error::Error::source(&e) {
+                Some(cause) => format!("invalid PostgreSQL URL: {e}: {cause}"),
+                None => format!("invalid PostgreSQL URL: {e}"),
+            }
+        })?;
+        if matches!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        ) {
+            return Err(
+                "sslmode=require is not supported: this build of hookd connects to PostgreSQL \
+                 without TLS (use a private network or a local TLS proxy)"
+                    .into(),
+            );
+        }
+        Ok(PgUrl { url, pool_size })
+    }
+
+    /// The driver configuration, with hookd's defaults for what the URL leaves out.
+    pub fn config(&self) -> Result<tokio_postgres::Config, StoreError> {
+        let mut config = self
+            .url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            // Unacknowledged writes to a vanished server fail instead of
+            // waiting for the kernel's default of many minutes.
+            config.tcp_user_timeout(OP_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hookd");
+        }
+        // hookd's settings first, so the same setting in the URL's own
+        // `options` (applied later by the server) overrides them.
+        let ours = format!(
+            "-c statement_timeout={STATEMENT_TIMEOUT_MS} \
+             -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+        );
+        let options = match config.get_options() {
+            Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
+            _ => ours,
+        };
+        config.options(options);
+        Ok(config)
+    }
+}
+
+/// Builds the pool; no connection is made until one is needed.
+pub(crate) fn pool(config: tokio_postgres::Config, size: usize) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // A connection the server closed is detected by `is_closed`; a
+            // test query on every checkout would double the round trips.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()
+        .map_err(|e| StoreError::Backend(format!("cannot build the PostgreSQL pool: {e}")))
+}
+
+/// SQLSTATEs that mean "the server cannot serve this now; try again".
+fn transient(code: &SqlState) -> bool {
+    let c = code.code();
+    c.starts_with("08") // connection exception
+        || c.starts_with("53") // insufficient resources (too many connections, disk full)
+        || c.starts_with("57P") // admin shutdown, crash shutdown, cannot connect now
+        || *code == SqlState::QUERY_CANCELED // statement_timeout
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+        || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION // a replica after failover
+}
+
+/// Maps a driver error: lost connections and transient server states are
+/// `Unavailable`, everything else `Backend` with the server's message.
+pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let msg = format!("{} ({})", db.message(), db.code().code());
+        return if transient(db.code()) {
+            StoreError::Unavailable(msg)
+        } else {
+            StoreError::Backend(msg)
+        };
+    }
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        return StoreError::Unavailable(format!("PostgreSQL connection lost: {e}"));
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// Unique violations become `Conflict` with the given message.
+pub(crate) fn conflict_or(e: tokio_postgres::Error, what: &str) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Conflict(what.to_string());
+    }
+    pg_err(e)
+}
+
+/// Not getting a connection always means the store is unavailable: the
+/// server is down, refuses connections, or every connection is busy.
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Timeout(_) => {
+            StoreError::Unavailable("timed out waiting for a PostgreSQL connection".into())
+        }
+        PoolError::Backend(e) => match e.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")),
+        },
+        other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
+    }
+}
+
+/// How an operation uses its connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    /// A read-write transaction (READ COMMITTED).
+    Write,
+    /// A read-only transaction on one snapshot, for reads of several statements.
+    Snapshot,
+}
+
+/// Gets a connection, mapping pool failures.
+pub(crate) async fn checkout(pool: &Pool) -> StoreResult<Object> {
+    pool.get().await.map_err(pool_err)
+}
+
+/// Runs one statement on a pooled connection, outside an explicit
+/// transaction: a single statement is atomic on its own, so the round trips
+/// of BEGIN and COMMIT are saved.
+pub(crate) async fn single<T>(
+    pool: &Pool,
+    f: impl AsyncFnOnce(&Object) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let client = checkout(pool).await?;
+    match tokio::time::timeout(OP_TIMEOUT, f(&client)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = Object::take(client);
+            Err(timed_out())
+        }
+    }
+}
+
+/// Runs `f` in one transaction: committed when it returns `Ok`, rolled back
+/// when it returns `Err` or runs out of time.
+pub(crate) async fn transaction<T>(
+    pool: &Pool,
+    mode: Mode,
+    f: impl AsyncFnOnce(&Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut client = checkout(pool).await?;
+    let work = async {
+        let builder = client.build_transaction();
+        let builder = match mode {
+            Mode::Write => builder,
+            Mode::Snapshot => builder
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true),
+        };
+        let tx = builder.start().await.map_err(pg_err)?;
+        match f(&tx).await {
+            Ok(v) => {
+                tx.commit().await.map_err(pg_err)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // An explicit rollback keeps the pooled connection clean; if
+                // it fails, the connection is broken and the pool drops it.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    };
+    match tokio::time::timeout(OP_TIMEOUT, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = Object::take(client);
+            Err(timed_out())
+        }
+    }
+}
+
+fn timed_out() -> StoreError {
+    StoreError::Unavailable(format!(
+        "PostgreSQL did not answer within {} s",
+        OP_TIMEOUT.as_secs()
+    ))
+}
+
+/// A statement's parameters.
+pub(crate) type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// Runs a (cached, prepared) query.
+pub(crate) async fn query(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> StoreResult<Vec<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query(&st, params).await.map_err(pg_err)
+}
+
+/// Runs a query returning at most one row.
+pub(crate) async fn query_opt(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> StoreResult<Option<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.query_opt(&st, params).await.map_err(pg_err)
+}
+
+/// Runs a statement; the number of rows it touched.
+pub(crate) async fn execute(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> StoreResult<u64> {
+    let st = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.execute(&st, params).await.map_err(pg_err)
+}
+
+/// [`execute`] where a unique violation is a `Conflict` saying `what`.
+pub(crate) async fn execute_unique(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+    what: &str,
+) -> StoreResult<u64> {
+    let st = c.prepare_cached(sql).await.map_err(pg_err)?;
+    c.execute(&st, params)
+        .await
+        .map_err(|e| conflict_or(e, what))
+}
+
+/// A query built at run time: SQL text plus its numbered parameters.
+pub(crate) struct Sql {
+    pub text: String,
+    args: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Sql {
+        Sql {
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter; its placeholder (`$n`).
+    pub fn arg(&mut self, v: impl ToSql + Sync + Send + 'static) -> String {
+        self.args.push(Box::new(v));
+        format!("${}", self.args.len())
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        let u =
+            PgUrl::parse("postgres://u@127.0.0.1:5432/db?pool_size=4&application_name=x").unwrap();
+        assert_eq!(u.pool_size, 4);
+        assert_eq!(u.url, "postgres://u@127.0.0.1:5432/db?application_name=x");
+        let u = PgUrl::parse("postgresql://u@h/db?pool_size=2").unwrap();
+        assert_eq!(u.url, "postgresql://u@h/db");
+        assert_eq!(PgUrl::parse("postgres://h/db").unwrap().pool_size, 16);
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(PgUrl::parse("postgres://h/db?pool_size=0").is_err());
+        assert!(PgUrl::parse("postgres://h/db?pool_size=x").is_err());
+        assert!(PgUrl::parse("postgres://h/db?no_such_option=1").is_err());
+        assert!(PgUrl::parse("postgres://h/db?sslmode=require").is_err());
+        assert!(PgUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn statement_timeout_is_set_and_overridable() {
+        let c = PgUrl::parse("postgres://h/db").unwrap().config().unwrap();
+        assert!(c.get_options().unwrap().contains("statement_timeout=15000"));
+        let c = PgUrl::parse("postgres://h/db?options=-c%20statement_timeout%3D1000")
+            .unwrap()
+            .config()
+            .unwrap();
+        let opts = c.get_options().unwrap();
+        assert!(opts.ends_with("-c statement_timeout=1000"), "{opts}");
+        assert_eq!(c.get_connect_timeout(), Some(&POOL_TIMEOUT));
+    }
+}

@@ -1,0 +1,298 @@
+//! What the delivery engine reads and writes: the queue at start, giving up,
+//! requeueing, failed-message windows and endpoint statistics.
+
+use hookd_core::model::DeliveryStatus;
+use hookd_core::store::{EndpointStats, NextStep, QueuedDelivery};
+use hookd_core::time::Timestamp;
+
+use crate::support::*;
+
+conformance! {
+    async fn queued_deliveries_are_due_in_order_and_sending_ones_now(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let e1 = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let e2 = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let (m1, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        tick().await;
+        let (m2, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let far = Timestamp(m2.timestamp.0 + 3_600_000);
+        let near = Timestamp(m2.timestamp.0 + 60_000);
+        s.record_attempts(vec![
+            attempt(&a.id, &m1.id, &e1, 500, Timestamp::now(), NextStep::Retry(far)),
+            attempt(&a.id, &m1.id, &e2, 200, Timestamp::now(), NextStep::Success),
+            attempt(&a.id, &m2.id, &e1, 500, Timestamp::now(), NextStep::Retry(near)),
+            attempt(&a.id, &m2.id, &e2, 500, Timestamp::now(), NextStep::Fail),
+        ])
+        .await
+        .unwrap();
+        let (m3, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        // m3 → e2 was in flight when hookd stopped.
+        cx.exec(&format!(
+            "UPDATE deliveries SET status = 3 WHERE msg_id = '{}' AND endpoint_id = '{e2}'",
+            m3.id
+        ))
+        .await;
+        let now = Timestamp(m3.timestamp.0 + 10);
+        let q = s.queued_deliveries(now).await.unwrap();
+        let got: Vec<(String, String, i64, Timestamp)> = q
+            .iter()
+            .map(|d| (d.msg_id.clone(), d.endpoint_id.clone(), d.attempts, d.due))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (m3.id.clone(), e1.clone(), 0, m3.timestamp),
+                (m3.id.clone(), e2.clone(), 0, now),
+                (m2.id.clone(), e1.clone(), 1, near),
+                (m1.id.clone(), e1.clone(), 1, far),
+            ]
+        );
+        assert!(q.iter().all(|d| d.app_id == a.id && !d.manual));
+        // The one that was sending is pending again.
+        let dests = s.list_destinations(&a.id, &m3.id, &asc(10)).await.unwrap();
+        assert!(dests.data.iter().all(|(_, d)| d.status == DeliveryStatus::Pending));
+        assert_eq!(s.endpoint_stats(&a.id, &e2, None, None).await.unwrap().sending, 0);
+    }
+
+    async fn fail_delivery_only_gives_up_on_queued_ones(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let (m1, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let (m2, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        s.record_attempt(attempt(&a.id, &m2.id, &ep, 200, Timestamp::now(), NextStep::Success))
+            .await
+            .unwrap();
+        s.fail_delivery(&m1.id, &ep).await.unwrap();
+        s.fail_delivery(&m2.id, &ep).await.unwrap();
+        s.fail_delivery("msg_missing", &ep).await.unwrap();
+        let status = |m: String| {
+            let app = a.id.clone();
+            async move {
+                let page = s.list_destinations(&app, &m, &asc(10)).await.unwrap();
+                let (_, d) = page.data.into_iter().next().unwrap();
+                (d.status, d.next_attempt_at, d.attempts)
+            }
+        };
+        assert_eq!(status(m1.id.clone()).await, (DeliveryStatus::Fail, None, 0));
+        assert_eq!(status(m2.id.clone()).await.0, DeliveryStatus::Success, "a finished delivery stays");
+        assert!(s.queued_deliveries(Timestamp::now()).await.unwrap().is_empty());
+    }
+
+    async fn requeue_creates_or_resets_manual_deliveries(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let b = s.create_app(app(&org.id, None)).await.unwrap();
+        let mut e = endpoint(&a.id);
+        e.filter_types = Some(strings(&["only.this"]));
+        let ep = s.create_endpoint(e).await.unwrap().id;
+        let (routed, d) = s.create_message(&a.id, msg("only.this")).await.unwrap();
+        assert_eq!(d.len(), 1);
+        let (unrouted, d) = s.create_message(&a.id, msg("other")).await.unwrap();
+        assert!(d.is_empty());
+        let (sending, _) = s.create_message(&a.id, msg("only.this")).await.unwrap();
+        let (foreign, _) = s.create_message(&b.id, msg("only.this")).await.unwrap();
+        s.record_attempt(attempt(&a.id, &routed.id, &ep, 500, Timestamp::now(), NextStep::Fail))
+            .await
+            .unwrap();
+        cx.exec(&format!("UPDATE deliveries SET status = 3 WHERE msg_id = '{}'", sending.id)).await;
+
+        let now = Timestamp(Timestamp::now().0 + 1_000);
+        let ids = vec![
+            routed.id.clone(),
+            unrouted.id.clone(),
+            sending.id.clone(),
+            foreign.id.clone(),
+            "msg_missing".to_string(),
+        ];
+        let out = s.requeue(&a.id, &ep, &ids, now).await.unwrap();
+        let want = |m: &str| QueuedDelivery {
+            msg_id: m.to_string(),
+            endpoint_id: ep.clone(),
+            app_id: a.id.clone(),
+            attempts: 0,
+            due: now,
+            manual: true,
+        };
+        assert_eq!(out, vec![want(&routed.id), want(&unrouted.id)], "in flight, foreign and missing are skipped");
+        for m in [&routed, &unrouted] {
+            let page = s.list_destinations(&a.id, &m.id, &asc(10)).await.unwrap();
+            let (_, d) = &page.data[0];
+            assert_eq!((d.status, d.attempts, d.next_attempt_at), (DeliveryStatus::Pending, 0, Some(now)));
+        }
+        assert!(s.list_destinations(&b.id, &foreign.id, &asc(10)).await.unwrap().data.iter().all(|(e, _)| e.id != ep));
+        let queued = s.queued_deliveries(Timestamp(now.0 - 1)).await.unwrap();
+        let manual: Vec<(String, bool)> = queued.iter().map(|q| (q.msg_id.clone(), q.manual)).collect();
+        assert!(manual.contains(&(routed.id.clone(), true)));
+        assert!(manual.contains(&(unrouted.id.clone(), true)));
+        // An attempt clears the manual flag.
+        s.record_attempt(attempt(&a.id, &routed.id, &ep, 500, now, NextStep::Retry(now)))
+            .await
+            .unwrap();
+        let queued = s.queued_deliveries(now).await.unwrap();
+        let q = queued.iter().find(|q| q.msg_id == routed.id).unwrap();
+        assert!(!q.manual);
+        assert_eq!(q.attempts, 1);
+    }
+
+    async fn failed_message_ids_in_a_window(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let other = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let mut ms = Vec::new();
+        for _ in 0..4 {
+            ms.push(s.create_message(&a.id, msg("a")).await.unwrap().0);
+            tick().await;
+        }
+        let now = Timestamp::now();
+        s.record_attempts(vec![
+            attempt(&a.id, &ms[0].id, &ep, 500, now, NextStep::Fail),
+            attempt(&a.id, &ms[1].id, &ep, 200, now, NextStep::Success),
+            attempt(&a.id, &ms[2].id, &ep, 410, now, NextStep::Fail),
+            attempt(&a.id, &ms[3].id, &ep, 500, now, NextStep::Fail),
+            attempt(&a.id, &ms[1].id, &other, 500, now, NextStep::Fail),
+        ])
+        .await
+        .unwrap();
+        let ids = |idx: &[usize]| idx.iter().map(|&i| ms[i].id.clone()).collect::<Vec<_>>();
+        let window = |since: Timestamp, until: Timestamp| {
+            let (app, ep) = (a.id.clone(), ep.clone());
+            async move { s.failed_message_ids(&app, &ep, since, until).await.unwrap() }
+        };
+        let end = Timestamp(now.0 + 1);
+        assert_eq!(window(Timestamp(0), end).await, ids(&[0, 2, 3]));
+        assert_eq!(window(ms[0].timestamp, ms[3].timestamp).await, ids(&[0, 2]), "since inclusive, until exclusive");
+        assert_eq!(window(ms[1].timestamp, end).await, ids(&[2, 3]));
+        assert!(window(end, Timestamp(end.0 + 1000)).await.is_empty());
+        let org2 = s.ensure_org("globex").await.unwrap();
+        let b = s.create_app(app(&org2.id, None)).await.unwrap();
+        assert!(s.failed_message_ids(&b.id, &ep, Timestamp(0), end).await.unwrap().is_empty());
+    }
+
+    async fn endpoint_stats_count_by_status(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let other = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let mut ms = Vec::new();
+        for _ in 0..6 {
+            ms.push(s.create_message(&a.id, msg("a")).await.unwrap().0);
+            tick().await;
+        }
+        let now = Timestamp::now();
+        s.record_attempts(vec![
+            attempt(&a.id, &ms[0].id, &ep, 200, now, NextStep::Success),
+            attempt(&a.id, &ms[1].id, &ep, 200, now, NextStep::Success),
+            attempt(&a.id, &ms[2].id, &ep, 500, now, NextStep::Fail),
+            attempt(&a.id, &ms[3].id, &ep, 500, now, NextStep::Retry(now)),
+        ])
+        .await
+        .unwrap();
+        cx.exec(&format!(
+            "UPDATE deliveries SET status = 3 WHERE msg_id = '{}' AND endpoint_id = '{ep}'",
+            ms[4].id
+        ))
+        .await;
+        assert_eq!(
+            s.endpoint_stats(&a.id, &ep, None, None).await.unwrap(),
+            EndpointStats { success: 2, pending: 2, sending: 1, fail: 1 }
+        );
+        assert_eq!(
+            s.endpoint_stats(&a.id, &other, None, None).await.unwrap(),
+            EndpointStats { success: 0, pending: 6, sending: 0, fail: 0 }
+        );
+        // Windows on the delivery's creation time: since inclusive, until exclusive.
+        assert_eq!(
+            s.endpoint_stats(&a.id, &ep, Some(ms[2].timestamp), Some(ms[5].timestamp)).await.unwrap(),
+            EndpointStats { success: 0, pending: 1, sending: 1, fail: 1 }
+        );
+        assert_eq!(
+            s.endpoint_stats(&a.id, &ep, Some(ms[5].timestamp), None).await.unwrap(),
+            EndpointStats { success: 0, pending: 1, sending: 0, fail: 0 }
+        );
+        assert_eq!(
+            s.endpoint_stats(&a.id, &ep, None, Some(ms[1].timestamp)).await.unwrap(),
+            EndpointStats { success: 1, pending: 0, sending: 0, fail: 0 }
+        );
+        let b = s.create_app(app(&org.id, None)).await.unwrap();
+        assert_eq!(s.endpoint_stats(&b.id, &ep, None, None).await.unwrap(), EndpointStats::default());
+    }
+
+    async fn concurrent_writers_on_shared_rows_do_not_fail(cx) {
+        // Two nodes record attempts on the same deliveries in opposite orders
+        // while messages arrive, then the application is deleted under them:
+        // every call must succeed (PostgreSQL must not deadlock).
+        let nodes = [cx.store.clone(), cx.reopen()];
+        let s = &*nodes[0];
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap().id;
+        let mut eps = Vec::new();
+        for _ in 0..4 {
+            eps.push(s.create_endpoint(endpoint(&a)).await.unwrap().id);
+        }
+        let mut pairs = Vec::new();
+        for _ in 0..6 {
+            let (m, _) = s.create_message(&a, msg("a")).await.unwrap();
+            for e in &eps {
+                pairs.push((m.id.clone(), e.clone()));
+            }
+        }
+        let storm = |rounds: usize| {
+            let mut tasks = Vec::new();
+            for (n, node) in nodes.iter().enumerate() {
+                let (node, a, mut pairs) = (node.clone(), a.clone(), pairs.clone());
+                if n % 2 == 1 {
+                    pairs.reverse();
+                }
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..rounds {
+                        let now = Timestamp::now();
+                        let batch = pairs
+                            .iter()
+                            .map(|(m, e)| attempt(&a, m, e, 500, now, NextStep::Retry(now)))
+                            .collect();
+                        node.record_attempts(batch).await.unwrap();
+                    }
+                }));
+            }
+            tasks
+        };
+        let mut tasks = storm(10);
+        for node in nodes.iter() {
+            let (node, a) = (node.clone(), a.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    node.create_message(&a, msg("a")).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let stats = s.endpoint_stats(&a, &eps[0], None, None).await.unwrap();
+        assert_eq!(stats.pending, 26);
+        let atts = s
+            .list_attempts_by_endpoint(&a, &eps[0], &asc(1000), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(atts.data.len(), 2 * 10 * 6);
+
+        let mut tasks = storm(5);
+        let (node, org_id, app_id) = (nodes[1].clone(), org.id.clone(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(node.delete_app(&org_id, &app_id).await.unwrap());
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(s.get_app_by_id(&a).await.unwrap().is_none());
+        assert_eq!(cx.count(&format!("SELECT COUNT(*) FROM attempts WHERE app_id = '{a}'")).await, 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! PostgreSQL-only behaviour: connection failures are `Unavailable` and
+//! bounded in time, concurrent nodes migrate once, a newer schema is refused.
+
+use std::time::{Duration, Instant};
+
+use hookd_core::store::{Store, StoreError};
+use hookd_store::PgUrl;
+use hookd_store::postgres::PostgresStore;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_quickly() {
+    // Nothing listens on port 1 of the loopback address.
+    let started = Instant::now();
+    let err = hookd_store::open("postgres://postgres@127.0.0.1:1/hookd")
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_nodes_migrate_once() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async { hookd_store::open(&url).map(|_| ()) })
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let client = pg_connect(&strip_hookd_params(&db.url)).await;
+    let versions: i64 = client
+        .query_one("SELECT COUNT(*) FROM hookd_schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    db.drop_now().await;
+    for r in results {
+        r.unwrap();
+    }
+    assert_eq!(versions, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    hookd_store::open(&db.url).unwrap();
+    let client = pg_connect(&strip_hookd_params(&db.url)).await;
+    client
+        .batch_execute("INSERT INTO hookd_schema_migrations VALUES (99, 0)")
+        .await
+        .unwrap();
+    let err = hookd_store::open(&db.url).err();
+    db.drop_now().await;
+    let err = err.unwrap();
+    assert!(
+        matches!(&err, StoreError::Backend(m) if m.contains("newer")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable_not_a_hang() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let url = PgUrl::parse(&with_query(&strip_hookd_params(&db.url), "pool_size=1")).unwrap();
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let held = store.pool().get().await.unwrap();
+    let started = Instant::now();
+    let err = store.ping().await.err();
+    let waited = started.elapsed();
+    drop(held);
+    let after = store.ping().await;
+    drop(store);
+    db.drop_now().await;
+    assert!(matches!(err, Some(StoreError::Unavailable(_))), "{err:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    after.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_server_is_unavailable_then_recovers() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let store = hookd_store::open(&db.url).unwrap();
+    store.ping().await.unwrap();
+    // Every connection of the store is killed, as a server restart would.
+    let admin_client = pg_connect(&admin).await;
+    admin_client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name()],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = store.ping().await;
+    // The broken connection is not reused: the next call reconnects.
+    let second = store.ping().await;
+    drop(store);
+    db.drop_now().await;
+    if let Err(e) = &first {
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    }
+    second.unwrap();
+}
