@@ -1,0 +1,262 @@
+//! Command-line interface: the clap definitions and the dispatch.
+//!
+//! Three families of commands share the `hookd` binary:
+//! - server side (`serve`, `token`, `openapi`): read the server
+//!   configuration and the database (`server`);
+//! - sender side (`apps`, `endpoints`, `event-types`, `send`, `attempts`,
+//!   `resend`, `recover`): talk to a running hookd over its HTTP API
+//!   (`resources`, `messages`, `attempts`; through `client`,
+//!   configured by `settings`; reading `input`, printing with `output`);
+//! - receiver side (`listen`, `verify`): a local webhook receiver and a
+//!   signature checker (`listen`, `verify`).
+//!
+//! Exit status: 0 success, 1 failure (an API error, an unreachable server,
+//! an invalid webhook), 2 a usage or configuration error.
+
+mod attempts;
+mod client;
+mod input;
+mod listen;
+mod messages;
+mod output;
+mod resources;
+mod server;
+mod settings;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use settings::ConnArgs;
+
+#[derive(Parser)]
+#[command(name = "hookd", version, about = "Webhook delivery service")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// TOML configuration file of the server (serve, token).
+    // Listed last: the other commands accept but ignore the server's settings.
+    #[arg(long, global = true, value_name = "FILE", display_order = 1000)]
+    config: Option<PathBuf>,
+    /// Database URL (serve, token): sqlite:PATH [env: HOOKD_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL", display_order = 1000)]
+    database_url: Option<String>,
+}
+
+/// `--json`: print the API's JSON instead of tables.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct Format {
+    /// Print the API's JSON as received, for scripts, instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Manage API keys (works directly on the database).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage applications on a hookd server.
+    #[command(visible_alias = "app")]
+    Apps {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        format: Format,
+        #[command(subcommand)]
+        command: resources::AppCommand,
+    },
+    /// Manage an application's endpoints.
+    #[command(visible_alias = "endpoint")]
+    Endpoints {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        format: Format,
+        #[command(subcommand)]
+        command: resources::EndpointCommand,
+    },
+    /// Manage event types.
+    #[command(name = "event-types", visible_alias = "event-type")]
+    EventTypes {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        format: Format,
+        #[command(subcommand)]
+        command: resources::EventTypeCommand,
+    },
+    /// Send a message (the payload from --payload, --file or stdin).
+    Send(messages::SendArgs),
+    /// Show the delivery attempt log (with --follow, keep printing new attempts).
+    Attempts(attempts::AttemptsArgs),
+    /// Attempt a message to an endpoint again, now.
+    Resend(messages::ResendArgs),
+    /// Resend every failed delivery to an endpoint since a time.
+    Recover(messages::RecoverArgs),
+    /// Receive webhooks locally: print, verify and optionally forward them.
+    Listen(listen::ListenArgs),
+    /// Check a captured webhook's signature and timestamp.
+    Verify(verify::VerifyArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [env: HOOKD_LISTEN] [default: 127.0.0.1:8071]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Largest accepted message payload in bytes [env: HOOKD_MAX_PAYLOAD_BYTES]
+    #[arg(long, value_name = "BYTES")]
+    max_payload_bytes: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API key and print it (it is shown only once).
+    Create {
+        /// Organisation name (created if missing).
+        #[arg(long, default_value = crate::DEFAULT_ORG)]
+        org: String,
+        /// Limit the key to one application (id or uid).
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List API keys (never the keys themselves).
+    List,
+    /// Revoke an API key by id (key_…).
+    Revoke { id: String },
+}
+
+/// A mistake in how a command was called (a bad flag value, an unreadable
+/// file, an invalid CLI config): exit status 2, like clap's usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(_) | Command::Token { .. } | Command::Openapi => server_side(cli),
+        command => client_side(command),
+    }
+}
+
+/// `serve`, `token` and `openapi`: unchanged from before the client commands.
+fn server_side(cli: Cli) -> ExitCode {
+    let mut flags = Overrides::default();
+    if let Some(url) = &cli.global.database_url {
+        flags.0.push(("database_url", url.clone()));
+    }
+    if let Command::Serve(args) = &cli.command {
+        if let Some(l) = &args.listen {
+            flags.0.push(("listen", l.clone()));
+        }
+        if let Some(m) = &args.max_payload_bytes {
+            flags.0.push(("max_payload_bytes", m.clone()));
+        }
+    }
+    if let Command::Openapi = cli.command {
+        return match serde_json::to_string_pretty(&crate::api::openapi()) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(anyhow::anyhow!(e)),
+        };
+    }
+    let config = match Config::load(cli.global.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hookd: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(_) => server::serve(config).await,
+            Command::Token { command } => server::token(config, command).await,
+            _ => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// The client commands: no server configuration, no database, no logging
+/// subscriber; a small single-threaded runtime.
+fn client_side(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Apps {
+                conn,
+                format,
+                command,
+            } => resources::apps(&conn, format, command).await,
+            Command::Endpoints {
+                conn,
+                format,
+                command,
+            } => resources::endpoints(&conn, format, command).await,
+            Command::EventTypes {
+                conn,
+                format,
+                command,
+            } => resources::event_types(&conn, format, command).await,
+            Command::Send(args) => messages::send(args).await,
+            Command::Attempts(args) => attempts::attempts(args).await,
+            Command::Resend(args) => messages::resend(args).await,
+            Command::Recover(args) => messages::recover(args).await,
+            Command::Listen(args) => listen::run(args).await,
+            Command::Verify(args) => verify::run(args),
+            Command::Serve(_) | Command::Token { .. } | Command::Openapi => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("hookd: {e:#}");
+    if e.chain().any(|c| c.is::<UsageError>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}

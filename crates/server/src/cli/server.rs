@@ -1,0 +1,116 @@
+//! The server-side commands: `serve` runs the API and the delivery engine
+//! until SIGTERM/SIGINT; `token` manages API keys directly in the database
+//! (also while the server runs). Both read the server configuration.
+
+use anyhow::Context as _;
+use hookd_core::auth::{generate_key, hash_key};
+use hookd_core::model::Scope;
+
+use super::TokenCommand;
+use crate::config::Config;
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = config.database_url.clone();
+    let running = crate::start(config).await?;
+    tracing::info!(addr = %running.addr, database = %db, "hookd listening");
+    let addr = running.addr;
+    tokio::select! {
+        r = shutdown_signal() => {
+            r?;
+            tracing::info!(%addr, "shutting down");
+            running.shutdown().await
+        }
+    }
+}
+
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")
+    }
+}
+
+pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let store = crate::open_store(&config)?;
+    match command {
+        TokenCommand::Create { org, app, name } => {
+            let org = store.ensure_org(&org).await?;
+            let scope = match app {
+                None => Scope::Org,
+                Some(a) => {
+                    let app = store.get_app(&org.id, &a).await?.with_context(|| {
+                        format!("no application '{a}' in organisation '{}'", org.name)
+                    })?;
+                    Scope::App(app.id)
+                }
+            };
+            let key = generate_key();
+            let stored = store
+                .create_api_key(&org.id, scope, name, hash_key(&key))
+                .await?;
+            eprintln!(
+                "created {} for organisation '{}'; the key is shown only once:",
+                stored.id, org.name
+            );
+            println!("{key}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<32} {:<16} {:<32} {:<20} {:<24} STATUS",
+                "ID", "ORG", "SCOPE", "NAME", "CREATED"
+            );
+            for k in store.list_api_keys().await? {
+                let scope = match &k.scope {
+                    Scope::Org => "organisation".to_string(),
+                    Scope::App(a) => a.clone(),
+                };
+                let status = match k.revoked_at {
+                    Some(t) => format!("revoked {}", t.to_rfc3339()),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<32} {:<16} {:<32} {:<20} {:<24} {status}",
+                    k.id,
+                    k.org_name,
+                    scope,
+                    k.name.unwrap_or_default(),
+                    k.created_at.to_rfc3339()
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_api_key(&id).await? {
+                println!("revoked {id}");
+            } else {
+                anyhow::bail!("no active key with id {id}");
+            }
+        }
+    }
+    Ok(())
+}
