@@ -144,6 +144,9 @@ pub struct NewMessage {
     pub tags: Option<Vec<String>>,
     /// Deliver only to this endpoint, whatever its filters (example events).
     pub only_endpoint: Option<String>,
+    /// The node whose delivery engine takes the new deliveries (it was just
+    /// handed them in memory); `None` leaves them for any node to claim.
+    pub owner: Option<String>,
 }
 
 /// The outcome of starting an idempotent request.
@@ -229,6 +232,17 @@ pub struct AttemptEffects {
     pub attempts: i64,
     /// The delivery was deleted while the attempt was in flight.
     pub gone: bool,
+}
+
+/// A change made by another node, which this node's caches must learn of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An endpoint was changed or deleted.
+    Endpoint(String),
+    /// An application was changed or deleted.
+    App(String),
+    /// New deliveries wait for any node to claim them.
+    Deliveries,
 }
 
 /// Delivery counts of an endpoint by status.
@@ -400,14 +414,32 @@ pub trait Store: Send + Sync + 'static {
     /// Gives up on a delivery without an attempt (its endpoint is disabled).
     async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()>;
     /// Puts deliveries of these messages to the endpoint back in the queue for
-    /// a manual attempt now (creating them if the message never went there).
+    /// a manual attempt now (creating them if the message never went there),
+    /// held by `owner` (see [`NewMessage::owner`]).
     async fn requeue(
         &self,
         app_id: &str,
         endpoint_id: &str,
         msg_ids: &[String],
         now: Timestamp,
+        owner: Option<&str>,
     ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Hands `owner` up to `limit` pending deliveries due by `now`, oldest
+    /// due first: those nobody holds, those held by a node with no heartbeat
+    /// since `now - dead_after_ms` (it died), and with `reclaim_own` those
+    /// `owner` already holds (its previous life, after a restart). Concurrent
+    /// claimers never receive the same delivery.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Records that `node` is alive at `now`; returns how many nodes have
+    /// shown a sign of life since `now - window_ms`, this one included.
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize>;
     /// Messages created in `[since, until)` whose delivery to the endpoint failed.
     async fn failed_message_ids(
         &self,
@@ -423,6 +455,13 @@ pub trait Store: Send + Sync + 'static {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats>;
+
+    /// Calls `f` for every change made through other nodes sharing this
+    /// store. Stores used by a single process (SQLite) have nothing to report:
+    /// every change is made, and seen, in-process.
+    fn watch_changes(&self, f: Box<dyn Fn(Change) + Send + Sync>) {
+        let _ = f;
+    }
 
     /// A cheap round trip proving the store answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -57,6 +57,14 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Separate address for `/metrics`, or empty to serve it on `listen`.
     pub metrics_listen: String,
+    /// `all`, `api` or `worker`.
+    pub role: String,
+    /// This node's name in leases; empty for the default.
+    pub node_id: String,
+    /// Heartbeat silence after which a node's deliveries are taken over, in seconds.
+    pub lease_timeout_secs: u64,
+    /// Polling fallback of the claimer, in milliseconds.
+    pub claim_interval_ms: u64,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -156,6 +164,24 @@ impl Config {
             hookd_core::validate::parse_http_url(&self.proxy)
                 .map_err(|e| format!("invalid setting proxy: {e}"))?;
         }
+        if !matches!(self.role.as_str(), "all" | "api" | "worker") {
+            return Err(format!(
+                "invalid setting role: '{}' (expected all, api or worker)",
+                self.role
+            ));
+        }
+        if self.role != "all" && !self.is_postgres() {
+            return Err(format!(
+                "invalid setting role: '{}' needs a shared PostgreSQL database (database_url = postgres://...)",
+                self.role
+            ));
+        }
+        if !(3..=3600).contains(&self.lease_timeout_secs) {
+            return Err("invalid setting lease_timeout_secs: must be between 3 and 3600".into());
+        }
+        if !(10..=60_000).contains(&self.claim_interval_ms) {
+            return Err("invalid setting claim_interval_ms: must be between 10 and 60000".into());
+        }
         if self.response_body_limit > 1024 * 1024 {
             return Err("invalid setting response_body_limit: at most 1048576".into());
         }
@@ -182,6 +208,12 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// Whether the store is shared PostgreSQL (several nodes may use it).
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {

@@ -119,6 +119,16 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         config: Arc::new(config),
         default_org_id: default_org.id,
     };
+    // Changes made through other nodes reach this node's caches.
+    {
+        let (engine, apps) = (state.engine.clone(), state.apps.clone());
+        state.store.watch_changes(Box::new(move |change| {
+            if let hookd_core::store::Change::App(id) = &change {
+                apps.invalidate(id);
+            }
+            engine.on_change(change);
+        }));
+    }
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

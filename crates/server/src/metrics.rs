@@ -534,12 +534,38 @@ impl Store for MeteredStore {
         endpoint_id: &str,
         msg_ids: &[String],
         now: Timestamp,
+        owner: Option<&str>,
     ) -> StoreResult<Vec<QueuedDelivery>> {
         self.timed(
             "requeue",
-            self.inner.requeue(app_id, endpoint_id, msg_ids, now),
+            self.inner.requeue(app_id, endpoint_id, msg_ids, now, owner),
         )
         .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        self.timed(
+            "claim_due",
+            self.inner
+                .claim_due(owner, now, dead_after_ms, limit, reclaim_own),
+        )
+        .await
+    }
+
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
+        self.timed("heartbeat", self.inner.heartbeat(node, now, window_ms))
+            .await
+    }
+
+    fn watch_changes(&self, f: Box<dyn Fn(hookd_core::store::Change) + Send + Sync>) {
+        self.inner.watch_changes(f)
     }
 
     async fn failed_message_ids(

@@ -19,6 +19,8 @@ mod support;
 mod apps;
 #[path = "conformance/attempts.rs"]
 mod attempts;
+#[path = "conformance/claims.rs"]
+mod claims;
 #[path = "conformance/endpoints.rs"]
 mod endpoints;
 #[path = "conformance/engine.rs"]

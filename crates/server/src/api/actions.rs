@@ -122,6 +122,7 @@ pub async fn resend_message(
             &ep.id,
             std::slice::from_ref(&m.id),
             Timestamp::now(),
+            state.engine.owner().as_deref(),
         )
         .await?;
     if queued.is_empty() {
@@ -197,7 +198,13 @@ pub async fn recover_endpoint(
     for chunk in ids_failed.chunks(500) {
         let queued = state
             .store
-            .requeue(&app.id, &ep.id, chunk, Timestamp::now())
+            .requeue(
+                &app.id,
+                &ep.id,
+                chunk,
+                Timestamp::now(),
+                state.engine.owner().as_deref(),
+            )
             .await?;
         queued_total += enqueue(&state, queued);
     }
@@ -307,6 +314,7 @@ pub async fn send_example(
                 channels: None,
                 tags: None,
                 only_endpoint: Some(ep.id.clone()),
+                owner: state.engine.owner(),
             },
         )
         .await?;

@@ -76,6 +76,7 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         channels,
         tags,
         only_endpoint: None,
+        owner: state.engine.owner(),
     })
 }
 

@@ -82,8 +82,13 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
     let (health_routes, _) = health::router().split_for_parts();
-    let router = Router::new()
-        .merge(authed)
+    // A worker node delivers only: it answers health and metrics, nothing else.
+    let router = if state.config.role == "worker" {
+        Router::new()
+    } else {
+        Router::new().merge(authed)
+    };
+    let router = router
         .merge(health_routes)
         .route(
             "/api/v1/openapi.json",

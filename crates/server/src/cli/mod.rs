@@ -123,6 +123,9 @@ struct ServeArgs {
     /// Largest accepted message payload in bytes [env: HOOKD_MAX_PAYLOAD_BYTES]
     #[arg(long, value_name = "BYTES")]
     max_payload_bytes: Option<String>,
+    /// all (API and delivery), api or worker; api and worker need PostgreSQL [env: HOOKD_ROLE]
+    #[arg(long, value_name = "ROLE")]
+    role: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -168,6 +171,9 @@ fn server_side(cli: Cli) -> ExitCode {
     if let Command::Serve(args) = &cli.command {
         if let Some(l) = &args.listen {
             flags.0.push(("listen", l.clone()));
+        }
+        if let Some(r) = &args.role {
+            flags.0.push(("role", r.clone()));
         }
         if let Some(m) = &args.max_payload_bytes {
             flags.0.push(("max_payload_bytes", m.clone()));

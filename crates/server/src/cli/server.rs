@@ -24,7 +24,7 @@ pub fn init_logging(config: &Config) {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let db = config.database_url.clone();
+    let db = hookd_store::redact_url(&config.database_url);
     let running = crate::start(config).await?;
     tracing::info!(addr = %running.addr, database = %db, "hookd listening");
     let addr = running.addr;

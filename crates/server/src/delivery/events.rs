@@ -114,6 +114,7 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
             channels: None,
             tags: None,
             only_endpoint: None,
+            owner: engine.owner(),
         };
         match store.create_message(&app.id, msg).await {
             Ok((m, deliveries)) => {

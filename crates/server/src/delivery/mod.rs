@@ -16,14 +16,16 @@ pub mod ssrf;
 mod worker;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookd_core::model::Message;
 use hookd_core::retry::Schedule;
 use hookd_core::store::{
-    AttemptEffects, AttemptResult, QueuedDelivery, Store, StoreError, StoreResult,
+    AttemptEffects, AttemptResult, Change, QueuedDelivery, Store, StoreError, StoreResult,
 };
+use hookd_core::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -41,6 +43,16 @@ pub struct EngineConfig {
     pub disable_after: Duration,
     pub failing_event_after: i64,
     pub operational_app_uid: String,
+    /// Whether this node delivers (roles `all` and `worker`).
+    pub worker: bool,
+    /// This node's name in leases.
+    pub node_id: String,
+    /// Several nodes share the store: claim work from it and heartbeat.
+    pub shared_store: bool,
+    /// Heartbeat silence after which a node is considered dead.
+    pub lease_timeout: Duration,
+    /// Polling fallback of the claimer.
+    pub claim_interval: Duration,
 }
 
 impl EngineConfig {
@@ -53,6 +65,22 @@ impl EngineConfig {
             disable_after: Duration::from_secs(c.disable_after_secs),
             failing_event_after: c.failing_event_after_attempts as i64,
             operational_app_uid: c.operational_app_uid.clone(),
+            worker: c.role != "api",
+            node_id: if !c.node_id.is_empty() {
+                c.node_id.clone()
+            } else if c.is_postgres() {
+                let mut b = [0u8; 6];
+                hookd_core::random::fill(&mut b);
+                format!(
+                    "node-{}",
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                )
+            } else {
+                "local".to_string()
+            },
+            shared_store: c.is_postgres(),
+            lease_timeout: Duration::from_secs(c.lease_timeout_secs),
+            claim_interval: Duration::from_millis(c.claim_interval_ms),
         })
     }
 }
@@ -65,6 +93,8 @@ pub(crate) enum Command {
     EndpointChanged(String),
     /// An application was deleted with everything under it.
     AppDeleted(String),
+    /// An application was changed (its throttleRate may apply to its endpoints).
+    AppChanged(String),
     Shutdown(Duration, oneshot::Sender<()>),
 }
 
@@ -79,10 +109,82 @@ pub struct Engine {
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
     recorder: mpsc::UnboundedSender<ToRecord>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Live nodes sharing the store (rate limits are split between them).
+    alive_nodes: Arc<AtomicUsize>,
+    /// Wakes the claimer when new unclaimed deliveries are announced.
+    claim_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Most attempts written in one store call.
 const RECORD_BATCH: usize = 512;
+
+/// Claims cap: the claimer stops taking work while this node already holds
+/// this many deliveries, leaving the rest to other nodes.
+const CLAIM_HOLD_MAX: usize = 20_000;
+const CLAIM_BATCH: usize = 500;
+
+/// Heartbeats, and on a shared store claims due deliveries nobody alive
+/// holds: at once when notified, else every `claim_interval`.
+async fn maintain(engine: Engine) {
+    let cfg = engine.config.clone();
+    let window = cfg.lease_timeout.as_millis() as i64;
+    let beat_every = cfg.lease_timeout / 3;
+    let mut last_beat = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.claim_interval) => {}
+            _ = engine.claim_wake.notified() => {}
+        }
+        if engine.stats().stopped {
+            return;
+        }
+        if last_beat.elapsed() >= beat_every {
+            match engine
+                .store
+                .heartbeat(&cfg.node_id, Timestamp::now(), window)
+                .await
+            {
+                Ok(n) => {
+                    engine.alive_nodes.store(n, Ordering::Relaxed);
+                    last_beat = std::time::Instant::now();
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+        if !cfg.shared_store {
+            continue;
+        }
+        loop {
+            let held = {
+                let s = engine.stats();
+                s.ready + s.waiting + s.in_flight
+            };
+            if held >= CLAIM_HOLD_MAX {
+                break;
+            }
+            let claimed = engine
+                .store
+                .claim_due(&cfg.node_id, Timestamp::now(), window, CLAIM_BATCH, false)
+                .await;
+            match claimed {
+                Ok(batch) => {
+                    let n = batch.len();
+                    if n > 0 {
+                        tracing::debug!(deliveries = n, "claimed");
+                    }
+                    engine.enqueue(batch, None);
+                    if n < CLAIM_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    break;
+                }
+            }
+        }
+    }
+}
 
 pub(crate) enum ToRecord {
     Attempt(
@@ -198,15 +300,33 @@ impl Engine {
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             recorder: recorder_tx,
             metrics,
+            alive_nodes: Arc::new(AtomicUsize::new(1)),
+            claim_wake: Arc::new(tokio::sync::Notify::new()),
         };
-        let backlog = store
-            .queued_deliveries(hookd_core::time::Timestamp::now())
+        if !engine.config.worker {
+            // API-only node: deliveries stay unclaimed in the store for the
+            // worker nodes; nothing runs here.
+            drop(rx);
+            return Ok(engine);
+        }
+        let window = engine.config.lease_timeout.as_millis() as i64;
+        let alive = store
+            .heartbeat(&engine.config.node_id, Timestamp::now(), window)
             .await?;
+        engine.alive_nodes.store(alive, Ordering::Relaxed);
+        // On a store of its own, this node holds everything: resume it all.
+        // On a shared store, the claimer takes what nobody (alive) holds.
+        let backlog = if engine.config.shared_store {
+            Vec::new()
+        } else {
+            store.queued_deliveries(Timestamp::now()).await?
+        };
         if !backlog.is_empty() {
             tracing::info!(deliveries = backlog.len(), "resuming queued deliveries");
         }
         scheduler::spawn(engine.clone(), client, rx);
         engine.enqueue(backlog, None);
+        tokio::spawn(maintain(engine.clone()));
         Ok(engine)
     }
 
@@ -248,6 +368,28 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         if self.recorder.send(ToRecord::Flush(tx)).is_ok() {
             let _ = rx.await;
+        }
+    }
+
+    /// The node new deliveries should be held by: this one when it delivers,
+    /// nobody (left for the workers to claim) on an API-only node.
+    pub fn owner(&self) -> Option<String> {
+        self.config.worker.then(|| self.config.node_id.clone())
+    }
+
+    /// How many nodes share the store's work (1 on a store of its own).
+    pub fn alive_nodes(&self) -> usize {
+        self.alive_nodes.load(Ordering::Relaxed).max(1)
+    }
+
+    /// A change made through another node.
+    pub fn on_change(&self, change: Change) {
+        match change {
+            Change::Endpoint(id) => self.endpoint_changed(&id),
+            Change::App(id) => {
+                let _ = self.tx.send(Command::AppChanged(id));
+            }
+            Change::Deliveries => self.claim_wake.notify_one(),
         }
     }
 

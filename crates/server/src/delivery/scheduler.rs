@@ -218,6 +218,21 @@ impl Scheduler {
                     _ => true,
                 });
             }
+            Event::Command(Command::AppChanged(app_id)) => {
+                // Its endpoints may inherit its throttleRate: reload them.
+                let affected: Vec<String> = self
+                    .endpoints
+                    .iter()
+                    .filter(|(_, info)| matches!(info, Info::Ready(ep) if ep.app_id == app_id))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in affected {
+                    self.endpoints.remove(&id);
+                    if self.lanes.contains_key(&id) {
+                        self.load(&id);
+                    }
+                }
+            }
             Event::Command(Command::Shutdown(deadline, done)) => {
                 self.stopping = true;
                 *shutdown = Some((Instant::now() + deadline, done));
@@ -391,7 +406,8 @@ impl Scheduler {
                 continue;
             }
             if let Some(rate) = endpoint.rate_limit {
-                let rate = f64::from(rate);
+                // Nodes sharing a store split each endpoint's rate between them.
+                let rate = f64::from(rate) / self.engine.alive_nodes() as f64;
                 let capacity = rate.max(1.0);
                 if self.buckets.len() >= ENDPOINT_CACHE {
                     // A bucket idle for 10 s is full again: forgetting it changes nothing.

@@ -103,12 +103,21 @@ CREATE TABLE deliveries (
     next_attempt_at BIGINT,
     -- true when the next attempt was asked for by a user (resend, recover).
     manual          BOOLEAN NOT NULL DEFAULT false,
+    -- The node whose delivery engine holds this delivery; NULL: nobody yet.
+    lease_owner     TEXT COLLATE "C",
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
 CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, msg_id);
+CREATE INDEX deliveries_owner ON deliveries(lease_owner, next_attempt_at) WHERE status = 1;
+
+-- Nodes running a delivery engine, with their last sign of life.
+CREATE TABLE nodes (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);
 
 CREATE TABLE attempts (
     id              TEXT COLLATE "C" PRIMARY KEY,

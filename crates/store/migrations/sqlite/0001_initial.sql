@@ -90,12 +90,21 @@ CREATE TABLE deliveries (
     next_attempt_at INTEGER,
     -- 1 when the next attempt was asked for by a user (resend, recover).
     manual          INTEGER NOT NULL DEFAULT 0,
+    -- The node whose delivery engine holds this delivery; NULL: nobody yet.
+    lease_owner     TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
 CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, msg_id);
+CREATE INDEX deliveries_owner ON deliveries(lease_owner, next_attempt_at) WHERE status = 1;
+
+-- Nodes running a delivery engine, with their last sign of life.
+CREATE TABLE nodes (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at INTEGER NOT NULL
+);
 
 CREATE TABLE attempts (
     id              TEXT PRIMARY KEY,

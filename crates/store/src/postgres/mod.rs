@@ -26,9 +26,9 @@ use hookd_core::model::{
     Scope,
 };
 use hookd_core::store::{
-    AttemptEffects, AttemptFilter, AttemptResult, DisableReason, EndpointStats, IdempotencyStart,
-    ListQuery, MessageFilter, Mutation, NewMessage, NextStep, Order, Page, QueuedDelivery, Store,
-    StoreError, StoreResult,
+    AttemptEffects, AttemptFilter, AttemptResult, Change, DisableReason, EndpointStats,
+    IdempotencyStart, ListQuery, MessageFilter, Mutation, NewMessage, NextStep, Order, Page,
+    QueuedDelivery, Store, StoreError, StoreResult,
 };
 use hookd_core::time::Timestamp;
 
@@ -469,6 +469,7 @@ async fn record_one(c: &impl GenericClient, r: &AttemptResult) -> StoreResult<At
             &[&a.endpoint_id, &now.0],
         )
         .await?;
+        notify(c, &format!("endpoint:{}", a.endpoint_id)).await?;
         effects.disabled = Some(reason);
     }
     Ok(effects)
@@ -483,6 +484,70 @@ fn queued(r: &tokio_postgres::Row, now: Timestamp) -> StoreResult<QueuedDelivery
         due: Timestamp(col::<Option<i64>>(r, 4)?.unwrap_or(now.0)),
         manual: col(r, 5)?,
     })
+}
+
+/// The channel other nodes LISTEN on for [`Change`]s.
+const CHANGES_CHANNEL: &str = "hookd_changes";
+
+/// Announces a change to the other nodes, inside the caller's transaction so
+/// it is delivered only if the change commits.
+async fn notify(c: &impl GenericClient, payload: &str) -> StoreResult<()> {
+    query(c, "SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &payload]).await?;
+    Ok(())
+}
+
+fn parse_change(payload: &str) -> Option<Change> {
+    match payload.split_once(':') {
+        Some(("endpoint", id)) => Some(Change::Endpoint(id.to_string())),
+        Some(("app", id)) => Some(Change::App(id.to_string())),
+        _ if payload == "deliveries" => Some(Change::Deliveries),
+        _ => None,
+    }
+}
+
+/// Keeps a dedicated connection LISTENing (pooled connections would lose
+/// notifications between checkouts) and calls `f` for each change,
+/// reconnecting after failures. Notifications missed while disconnected are
+/// covered by the caches' TTLs and the claimer's polling.
+async fn listen_changes(config: tokio_postgres::Config, f: Box<dyn Fn(Change) + Send + Sync>) {
+    loop {
+        match config.connect(tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
+                        match m {
+                            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_string()).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    // After (re)connecting, anything may have changed meanwhile.
+                    f(Change::Deliveries);
+                    while let Some(payload) = rx.recv().await {
+                        if let Some(change) = parse_change(&payload) {
+                            f(change);
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot connect to LISTEN for changes"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[async_trait]
@@ -665,6 +730,7 @@ impl Store for PostgresStore {
             };
             f(&mut app);
             update_app_row(t, &app).await?;
+            notify(t, &format!("app:{}", app.id)).await?;
             Ok(Some(app))
         })
         .await
@@ -697,6 +763,9 @@ impl Store for PostgresStore {
             )
             .await?;
             execute(t, "DELETE FROM api_keys WHERE app_id = $1", &[&app_id]).await?;
+            if n > 0 {
+                notify(t, &format!("app:{app_id}")).await?;
+            }
             Ok(n > 0)
         })
         .await
@@ -744,19 +813,23 @@ impl Store for PostgresStore {
             };
             f(&mut ep);
             upsert_endpoint_row(t, &ep, false).await?;
+            notify(t, &format!("endpoint:{}", ep.id)).await?;
             Ok(Some(ep))
         })
         .await
     }
 
     async fn delete_endpoint(&self, app_id: &str, endpoint_id: &str) -> StoreResult<bool> {
-        single(&self.pool, async |c| {
+        transaction(&self.pool, Mode::Write, async |t| {
             let n = execute(
-                c,
+                t,
                 "DELETE FROM endpoints WHERE app_id = $1 AND id = $2",
                 &[&app_id, &endpoint_id],
             )
             .await?;
+            if n > 0 {
+                notify(t, &format!("endpoint:{endpoint_id}")).await?;
+            }
             Ok(n > 0)
         })
         .await
@@ -844,6 +917,7 @@ impl Store for PostgresStore {
         transaction(&self.pool, Mode::Write, async |t| {
             let now = Timestamp::now();
             let only = msg.only_endpoint;
+            let owner = msg.owner;
             let m = Message {
                 id: ids::new_id(Kind::Message),
                 app_id: app_id.to_string(),
@@ -897,11 +971,14 @@ impl Store for PostgresStore {
                 execute(
                     t,
                     "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                     next_attempt_at, created_at, updated_at) \
-                     SELECT $1, ep, $2, 1, 0, $3, $3, $3 FROM unnest($4::text[]) AS ep",
-                    &[&m.id, &m.app_id, &now.0, &targets],
+                     next_attempt_at, lease_owner, created_at, updated_at) \
+                     SELECT $1, ep, $2, 1, 0, $3, $5, $3, $3 FROM unnest($4::text[]) AS ep",
+                    &[&m.id, &m.app_id, &now.0, &targets, &owner],
                 )
                 .await?;
+                if owner.is_none() {
+                    notify(t, "deliveries").await?;
+                }
             }
             let deliveries = targets
                 .into_iter()
@@ -1304,6 +1381,7 @@ impl Store for PostgresStore {
         endpoint_id: &str,
         msg_ids: &[String],
         now: Timestamp,
+        owner: Option<&str>,
     ) -> StoreResult<Vec<QueuedDelivery>> {
         transaction(&self.pool, Mode::Write, async |t| {
             let mut out = Vec::with_capacity(msg_ids.len());
@@ -1312,15 +1390,18 @@ impl Store for PostgresStore {
                 let n = execute(
                     t,
                     "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                     next_attempt_at, manual, created_at, updated_at) \
-                     SELECT m.id, $2::text, m.app_id, 1, 0, $4::bigint, true, $4::bigint, \
-                     $4::bigint FROM messages m WHERE m.id = $1 AND m.app_id = $3 \
+                     next_attempt_at, manual, lease_owner, created_at, updated_at) \
+                     SELECT m.id, $2::text, m.app_id, 1, 0, $4::bigint, true, $5::text, \
+                     $4::bigint, $4::bigint FROM messages m WHERE m.id = $1 AND m.app_id = $3 \
                      ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, attempts = 0, \
-                     next_attempt_at = $4::bigint, manual = true, updated_at = $4::bigint \
-                     WHERE deliveries.status <> 3",
-                    &[id, &endpoint_id, &app_id, &now.0],
+                     next_attempt_at = $4::bigint, manual = true, lease_owner = $5::text, \
+                     updated_at = $4::bigint WHERE deliveries.status <> 3",
+                    &[id, &endpoint_id, &app_id, &now.0, &owner],
                 )
                 .await?;
+                if n > 0 && owner.is_none() {
+                    notify(t, "deliveries").await?;
+                }
                 if n > 0 {
                     out.push(QueuedDelivery {
                         msg_id: id.clone(),
@@ -1395,6 +1476,98 @@ impl Store for PostgresStore {
             }
         }
         Ok(stats)
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        transaction(&self.pool, Mode::Write, async |t| {
+            // Holders that stopped heartbeating are dead: their deliveries
+            // are anyone's. Each holder's due deliveries come off the
+            // owner-and-due index; SKIP LOCKED keeps concurrent claimers
+            // from waiting on, or taking, each other's rows.
+            let cutoff = now.0 - dead_after_ms;
+            let dead = query(
+                t,
+                "SELECT id FROM nodes WHERE heartbeat_at < $1 AND id <> $2",
+                &[&cutoff, &owner],
+            )
+            .await?;
+            let mut holders: Vec<Option<String>> = vec![None];
+            for r in &dead {
+                holders.push(Some(col(r, 0)?));
+            }
+            if reclaim_own {
+                holders.push(Some(owner.to_string()));
+            }
+            let mut out = Vec::new();
+            for holder in holders {
+                if out.len() >= limit {
+                    break;
+                }
+                let room = (limit - out.len()) as i64;
+                let rows = query(
+                    t,
+                    "UPDATE deliveries d SET lease_owner = $1 FROM ( \
+                       SELECT msg_id, endpoint_id FROM deliveries \
+                       WHERE status = 1 AND lease_owner IS NOT DISTINCT FROM $2 \
+                       AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 \
+                       FOR UPDATE SKIP LOCKED) c \
+                     WHERE d.msg_id = c.msg_id AND d.endpoint_id = c.endpoint_id \
+                     RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, \
+                       d.next_attempt_at, d.manual",
+                    &[&owner, &holder, &now.0, &room],
+                )
+                .await?;
+                out.extend(all(&rows, |r| queued(r, now))?);
+            }
+            out.sort_by(|a, b| {
+                (a.due, &a.msg_id, &a.endpoint_id).cmp(&(b.due, &b.msg_id, &b.endpoint_id))
+            });
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
+        transaction(&self.pool, Mode::Write, async |t| {
+            execute(
+                t,
+                "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                &[&node, &now.0],
+            )
+            .await?;
+            // Nodes silent for a day, holding nothing, are forgotten.
+            execute(
+                t,
+                "DELETE FROM nodes WHERE heartbeat_at < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM deliveries d WHERE d.lease_owner = nodes.id AND d.status = 1)",
+                &[&(now.0 - 86_400_000)],
+            )
+            .await?;
+            let alive = query(
+                t,
+                "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= $1",
+                &[&(now.0 - window_ms)],
+            )
+            .await?;
+            let n: i64 = match alive.first() {
+                Some(r) => col(r, 0)?,
+                None => 1,
+            };
+            Ok(n.max(1) as usize)
+        })
+        .await
+    }
+
+    fn watch_changes(&self, f: Box<dyn Fn(Change) + Send + Sync>) {
+        tokio::spawn(listen_changes(self.config.clone(), f));
     }
 
     async fn ping(&self) -> StoreResult<()> {

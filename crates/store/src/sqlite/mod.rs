@@ -876,6 +876,7 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let now = Timestamp::now();
                 let only_endpoint = msg.only_endpoint.clone();
+                let owner = msg.owner.clone();
                 let m = Message {
                     id: ids::new_id(Kind::Message),
                     app_id,
@@ -906,7 +907,9 @@ impl Store for SqliteStore {
 
                 let endpoints = query_rows(
                     conn,
-                    &format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = ?1 AND e.disabled = 0"),
+                    &format!(
+                        "SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = ?1 AND e.disabled = 0"
+                    ),
                     vec![Value::Text(m.app_id.clone())],
                     ep_row,
                 )?;
@@ -914,7 +917,8 @@ impl Store for SqliteStore {
                 let mut insert = conn
                     .prepare_cached(
                         "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                         next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, 1, 0, ?4, ?4, ?4)",
+                         next_attempt_at, lease_owner, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, 1, 0, ?4, ?5, ?4, ?4)",
                     )
                     .map_err(db_err)?;
                 let only = only_endpoint;
@@ -923,7 +927,7 @@ impl Store for SqliteStore {
                     None => e.accepts(&m.event_type, m.channels.as_deref()),
                 }) {
                     insert
-                        .execute(params![m.id, ep.id, m.app_id, now.0])
+                        .execute(params![m.id, ep.id, m.app_id, now.0, owner])
                         .map_err(db_err)?;
                     deliveries.push(Delivery {
                         msg_id: m.id.clone(),
@@ -1319,29 +1323,31 @@ impl Store for SqliteStore {
         endpoint_id: &str,
         msg_ids: &[String],
         now: Timestamp,
+        owner: Option<&str>,
     ) -> StoreResult<Vec<QueuedDelivery>> {
         let (app_id, ep_id, ids) = (
             app_id.to_string(),
             endpoint_id.to_string(),
             msg_ids.to_vec(),
         );
+        let owner = owner.map(String::from);
         self.db
             .write(move |conn| {
                 let mut out = Vec::with_capacity(ids.len());
                 let mut st = conn
                     .prepare_cached(
                         "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                         next_attempt_at, manual, created_at, updated_at) \
-                         SELECT m.id, ?2, m.app_id, 1, 0, ?4, 1, ?4, ?4 FROM messages m \
+                         next_attempt_at, manual, lease_owner, created_at, updated_at) \
+                         SELECT m.id, ?2, m.app_id, 1, 0, ?4, 1, ?5, ?4, ?4 FROM messages m \
                          WHERE m.id = ?1 AND m.app_id = ?3 \
                          ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, attempts = 0, \
-                         next_attempt_at = ?4, manual = 1, updated_at = ?4 \
+                         next_attempt_at = ?4, manual = 1, lease_owner = ?5, updated_at = ?4 \
                          WHERE deliveries.status != 3",
                     )
                     .map_err(db_err)?;
                 for id in ids {
                     if st
-                        .execute(params![id, ep_id, app_id, now.0])
+                        .execute(params![id, ep_id, app_id, now.0, owner])
                         .map_err(db_err)?
                         > 0
                     {
@@ -1423,6 +1429,99 @@ impl Store for SqliteStore {
                     }
                 }
                 Ok(stats)
+            })
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let owner = owner.to_string();
+        self.db
+            .write(move |conn| {
+                // Holders that stopped heartbeating are dead: their deliveries
+                // are anyone's. The owner-and-due index serves each holder.
+                let mut holders: Vec<Option<String>> = vec![None];
+                holders.extend(query_rows(
+                    conn,
+                    "SELECT id FROM nodes WHERE heartbeat_at < ?1 AND id != ?2",
+                    vec![
+                        Value::Integer(now.0 - dead_after_ms),
+                        Value::Text(owner.clone()),
+                    ],
+                    |r| r.get::<_, String>(0).map(Some),
+                )?);
+                if reclaim_own {
+                    holders.push(Some(owner.clone()));
+                }
+                let mut out = Vec::new();
+                for holder in holders {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let rows = query_rows(
+                        conn,
+                        "UPDATE deliveries SET lease_owner = ?1 WHERE rowid IN \
+                         (SELECT rowid FROM deliveries WHERE status = 1 AND lease_owner IS ?2 \
+                          AND next_attempt_at <= ?3 ORDER BY next_attempt_at LIMIT ?4) \
+                         RETURNING msg_id, endpoint_id, app_id, attempts, next_attempt_at, manual",
+                        vec![
+                            Value::Text(owner.clone()),
+                            holder.map(Value::Text).unwrap_or(Value::Null),
+                            Value::Integer(now.0),
+                            Value::Integer((limit - out.len()) as i64),
+                        ],
+                        |r| {
+                            Ok(QueuedDelivery {
+                                msg_id: r.get(0)?,
+                                endpoint_id: r.get(1)?,
+                                app_id: r.get(2)?,
+                                attempts: r.get(3)?,
+                                due: Timestamp(r.get::<_, Option<i64>>(4)?.unwrap_or(now.0)),
+                                manual: r.get(5)?,
+                            })
+                        },
+                    )?;
+                    out.extend(rows);
+                }
+                out.sort_by(|a, b| {
+                    (a.due, &a.msg_id, &a.endpoint_id).cmp(&(b.due, &b.msg_id, &b.endpoint_id))
+                });
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
+        let node = node.to_string();
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO nodes (id, heartbeat_at) VALUES (?1, ?2) \
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                    params![node, now.0],
+                )
+                .map_err(db_err)?;
+                // Nodes silent for a day hold nothing worth remembering them by.
+                conn.execute(
+                    "DELETE FROM nodes WHERE heartbeat_at < ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM deliveries d WHERE d.lease_owner = nodes.id AND d.status = 1)",
+                    params![now.0 - 86_400_000],
+                )
+                .map_err(db_err)?;
+                let n: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= ?1",
+                        params![now.0 - window_ms],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_err)?;
+                Ok(n.max(1) as usize)
             })
             .await
     }

@@ -109,7 +109,7 @@ conformance! {
             foreign.id.clone(),
             "msg_missing".to_string(),
         ];
-        let out = s.requeue(&a.id, &ep, &ids, now).await.unwrap();
+        let out = s.requeue(&a.id, &ep, &ids, now, None).await.unwrap();
         let want = |m: &str| QueuedDelivery {
             msg_id: m.to_string(),
             endpoint_id: ep.clone(),

@@ -388,6 +388,7 @@ pub fn msg(event_type: &str) -> NewMessage {
         channels: None,
         tags: None,
         only_endpoint: None,
+        owner: None,
     }
 }
 
