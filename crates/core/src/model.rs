@@ -46,6 +46,8 @@ pub struct Application {
     pub name: String,
     pub rate_limit: Option<u16>,
     pub metadata: BTreeMap<String, String>,
+    /// Days this application's message payloads are kept (`None`: the server's default).
+    pub retention_days: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -39,7 +39,11 @@ impl Schedule {
     pub fn parse(s: &str) -> Result<Schedule, String> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            out.push(parse_duration(part)?);
+            let d = parse_duration(part)?;
+            if d > Duration::from_secs(30 * 86_400) {
+                return Err(format!("'{part}' is longer than 30 days"));
+            }
+            out.push(d);
         }
         if out.len() > 50 {
             return Err("at most 50 retries".into());
@@ -79,7 +83,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86400.0,
         _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m, h or d)")),
     };
-    if !(0.0..=30.0 * 86400.0).contains(&secs) {
+    if !(0.0..=3650.0 * 86400.0).contains(&secs) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -208,6 +212,8 @@ mod tests {
         assert_eq!(Schedule::parse(""), Ok(Schedule(vec![])));
         assert!(Schedule::parse("1x").is_err());
         assert!(Schedule::parse("soon").is_err());
+        assert!(Schedule::parse("31d").is_err());
+        assert_eq!(parse_duration("90d"), Ok(secs(90 * 86_400)));
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub struct NewMessage {
     pub tags: Option<Vec<String>>,
     /// Deliver only to this endpoint, whatever its filters (example events).
     pub only_endpoint: Option<String>,
+    /// When the payload is expunged (retention).
+    pub expires_at: Timestamp,
     /// The node whose delivery engine takes the new deliveries (it was just
     /// handed them in memory); `None` leaves them for any node to claim.
     pub owner: Option<String>,
@@ -455,6 +457,14 @@ pub trait Store: Send + Sync + 'static {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats>;
+
+    /// Retention: replaces the payloads of up to `limit` messages whose
+    /// retention ended by `now` with `{}`, and empties their attempts'
+    /// response bodies; returns how many messages it expunged.
+    async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize>;
+    /// Expunges one message's payload and response bodies now; `false` if
+    /// the application has no such message.
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<bool>;
 
     /// Calls `f` for every change made through other nodes sharing this
     /// store. Stores used by a single process (SQLite) have nothing to report:

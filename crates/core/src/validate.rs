@@ -98,6 +98,15 @@ impl Checker {
     }
 
     fn length(&mut self, loc: &Loc, s: &str, min: usize, max: usize) -> bool {
+        // PostgreSQL text cannot hold U+0000; refuse it in every store alike.
+        if s.contains('\0') {
+            self.error(
+                loc,
+                "value_error.str",
+                "must not contain the NUL character (U+0000)",
+            );
+            return false;
+        }
         let n = s.chars().count();
         if n < min {
             self.error(
@@ -428,6 +437,17 @@ mod tests {
         let many: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
         assert_eq!(c.channels(&Loc::body(), Some(many)), None);
         assert!(!c.is_ok());
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        assert_eq!(
+            check(|c, l| {
+                c.text(l, "a\0b", 0);
+            })
+            .len(),
+            1
+        );
     }
 
     #[test]

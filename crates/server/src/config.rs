@@ -10,7 +10,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../config.default.toml");
 
 /// Every setting hookd reads. Each is documented in `config.default.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP API listens on.
@@ -65,6 +65,10 @@ pub struct Config {
     pub lease_timeout_secs: u64,
     /// Polling fallback of the claimer, in milliseconds.
     pub claim_interval_ms: u64,
+    /// How long message payloads and response bodies are kept, e.g. `90d`.
+    pub retention_period: String,
+    /// How often expired payloads are looked for, in seconds.
+    pub retention_sweep_secs: u64,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -176,6 +180,14 @@ impl Config {
                 self.role
             ));
         }
+        let retention = hookd_core::retry::parse_duration(&self.retention_period)
+            .map_err(|e| format!("invalid setting retention_period: {e}"))?;
+        if retention.is_zero() {
+            return Err("invalid setting retention_period: must be more than 0".into());
+        }
+        if !(1..=86_400).contains(&self.retention_sweep_secs) {
+            return Err("invalid setting retention_sweep_secs: must be between 1 and 86400".into());
+        }
         if !(3..=3600).contains(&self.lease_timeout_secs) {
             return Err("invalid setting lease_timeout_secs: must be between 3 and 3600".into());
         }
@@ -208,6 +220,12 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// The default payload retention (validated at load).
+    pub fn retention(&self) -> std::time::Duration {
+        hookd_core::retry::parse_duration(&self.retention_period)
+            .unwrap_or(std::time::Duration::from_secs(90 * 86_400))
     }
 
     /// Whether the store is shared PostgreSQL (several nodes may use it).

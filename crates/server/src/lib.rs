@@ -65,6 +65,34 @@ impl Running {
     }
 }
 
+/// Expunges expired payloads and response bodies, in bounded batches so
+/// that retention never holds the store for long.
+async fn retention(store: Arc<dyn Store>, every: Duration) {
+    const BATCH: usize = 1000;
+    loop {
+        tokio::time::sleep(every).await;
+        loop {
+            match store
+                .expunge_expired(hookd_core::time::Timestamp::now(), BATCH)
+                .await
+            {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(messages = n, "expunged expired payloads");
+                    }
+                    if n < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Opens the store named by the configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     hookd_store::open(&config.database_url).with_context(|| {
@@ -129,6 +157,10 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
             engine.on_change(change);
         }));
     }
+    tokio::spawn(retention(
+        state.store.clone(),
+        Duration::from_secs(state.config.retention_sweep_secs),
+    ));
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -564,6 +564,19 @@ impl Store for MeteredStore {
             .await
     }
 
+    async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.timed("expunge_expired", self.inner.expunge_expired(now, limit))
+            .await
+    }
+
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<bool> {
+        self.timed(
+            "expunge_message",
+            self.inner.expunge_message(app_id, msg_id),
+        )
+        .await
+    }
+
     fn watch_changes(&self, f: Box<dyn Fn(hookd_core::store::Change) + Send + Sync>) {
         self.inner.watch_changes(f)
     }

@@ -35,3 +35,5 @@ mod messages;
 mod orgs;
 #[path = "conformance/postgres_only.rs"]
 mod postgres_only;
+#[path = "conformance/retention.rs"]
+mod retention;

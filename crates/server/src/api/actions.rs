@@ -315,6 +315,7 @@ pub async fn send_example(
                 tags: None,
                 only_endpoint: Some(ep.id.clone()),
                 owner: state.engine.owner(),
+                expires_at: state.expiry(&app, None),
             },
         )
         .await?;

@@ -35,6 +35,24 @@ struct AppFields {
     uid: Option<String>,
     rate_limit: Option<u16>,
     metadata: BTreeMap<String, String>,
+    retention_days: Option<u32>,
+}
+
+/// Days of payload retention a user may ask for.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
+
+fn retention(c: &mut Checker, days: Option<i64>) -> Option<u32> {
+    let d = days?;
+    if RETENTION_DAYS.contains(&d) {
+        Some(d as u32)
+    } else {
+        c.error(
+            &Loc::body().field("payloadRetentionPeriod"),
+            "value_error.number",
+            "payloadRetentionPeriod must be between 1 and 3650 days",
+        );
+        None
+    }
 }
 
 fn validate_in(a: ApplicationIn) -> ApiResult<AppFields> {
@@ -50,11 +68,13 @@ fn validate_in(a: ApplicationIn) -> ApiResult<AppFields> {
     );
     let metadata = a.metadata.unwrap_or_default();
     c.metadata(&body.field("metadata"), &metadata);
+    let retention_days = retention(&mut c, a.payload_retention_period);
     Ok(c.finish(AppFields {
         name: a.name,
         uid: a.uid,
         rate_limit,
         metadata,
+        retention_days,
     })?)
 }
 
@@ -67,6 +87,7 @@ fn new_app(org_id: &str, f: AppFields) -> Application {
         name: f.name,
         rate_limit: f.rate_limit,
         metadata: f.metadata,
+        retention_days: f.retention_days,
         created_at: now,
         updated_at: now,
     }
@@ -190,6 +211,7 @@ pub async fn update_application(
                         a.uid = f.uid;
                         a.rate_limit = f.rate_limit;
                         a.metadata = f.metadata;
+                        a.retention_days = f.retention_days;
                         a.updated_at = Timestamp::now();
                     }),
                 )
@@ -259,6 +281,11 @@ pub async fn patch_application(
     if let Some(m) = &body.metadata {
         c.metadata(&loc.field("metadata"), m);
     }
+    let retention_days = match body.payload_retention_period {
+        Some(Some(d)) => Some(retention(&mut c, Some(d))),
+        Some(None) => Some(None),
+        None => None,
+    };
     c.finish(())?;
     let app = state
         .store
@@ -274,6 +301,9 @@ pub async fn patch_application(
                 }
                 if let Some(r) = rate_limit {
                     a.rate_limit = r;
+                }
+                if let Some(r) = retention_days {
+                    a.retention_days = r;
                 }
                 if let Some(m) = body.metadata {
                     a.metadata = m;

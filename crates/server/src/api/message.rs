@@ -8,6 +8,7 @@ use hookd_core::model::DeliveryStatus;
 use std::sync::Arc;
 
 use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order, QueuedDelivery};
+use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,12 +22,42 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_messages, create_message))
         .routes(routes!(get_message))
+        .routes(routes!(expunge_message_content))
         .routes(routes!(list_message_destinations))
         .routes(routes!(list_endpoint_messages))
 }
 
 const MAX_TAGS: usize = 5;
 
+/// The message's own retention, when it asks for one (hours win over days).
+fn message_retention(c: &mut Checker, body: &MessageIn) -> Option<i64> {
+    let b = Loc::body();
+    if let Some(h) = body.payload_retention_hours {
+        if (1..=87_600).contains(&h) {
+            return Some(h * 3_600_000);
+        }
+        c.error(
+            &b.field("payloadRetentionHours"),
+            "value_error.number",
+            "payloadRetentionHours must be between 1 and 87600",
+        );
+        return None;
+    }
+    let d = body.payload_retention_period?;
+    if super::application::RETENTION_DAYS.contains(&d) {
+        Some(d * 86_400_000)
+    } else {
+        c.error(
+            &b.field("payloadRetentionPeriod"),
+            "value_error.number",
+            "payloadRetentionPeriod must be between 1 and 3650 days",
+        );
+        None
+    }
+}
+
+/// Validates the body; the returned message's `expires_at` holds the
+/// message's own retention (ms, 0 for none) until the application is known.
 fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
     let mut c = Checker::new();
     let b = Loc::body();
@@ -65,6 +96,7 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
             c.event_id(&b.field("tags").index(i), t);
         }
     }
+    let own_retention = message_retention(&mut c, body);
     c.finish(())?;
     let payload = payload.ok_or_else(|| {
         ApiError::field(b.field("payload"), "value_error.missing", "field required")
@@ -77,6 +109,7 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         tags,
         only_endpoint: None,
         owner: state.engine.owner(),
+        expires_at: Timestamp(own_retention.unwrap_or(0)),
     })
 }
 
@@ -135,6 +168,8 @@ pub async fn create_message(
         },
         Err(e) => return Err(e),
     };
+    let mut msg = msg;
+    msg.expires_at = state.expiry(&app, Some(msg.expires_at.0).filter(|&ms| ms > 0));
     let (m, deliveries) = state.store.create_message(&app.id, msg).await?;
     state.metrics.messages_accepted.inc();
     let out = MessageOut::new(m.clone(), with_content);
@@ -200,6 +235,28 @@ pub async fn get_message(
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     Ok(Json(MessageOut::new(m, with_content)))
+}
+
+/// Delete a message's payload now (and its attempts' response bodies); the
+/// message stays listed, with payload `{}`.
+#[utoipa::path(delete, path = "/api/v1/app/{app_id}/msg/{msg_id}/content", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId")),
+    responses((status = 204), (status = 404, body = HttpErrorOut)))]
+pub async fn expunge_message_content(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = state.app(&p, &app_id).await?;
+    let m = state
+        .store
+        .get_message(&app.id, &msg_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    if !state.store.expunge_message(&app.id, &m.id).await? {
+        return Err(ApiError::not_found("message"));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The endpoints a message was routed to, with its delivery state at each.

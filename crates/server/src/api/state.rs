@@ -81,6 +81,15 @@ impl Principal {
 }
 
 impl AppState {
+    /// When a message accepted now for `app` expires: its own retention
+    /// (ms) if it asked for one, else the application's, else the server's.
+    pub fn expiry(&self, app: &Application, own_ms: Option<i64>) -> hookd_core::time::Timestamp {
+        let ms = own_ms
+            .or(app.retention_days.map(|d| i64::from(d) * 86_400_000))
+            .unwrap_or(self.config.retention().as_millis() as i64);
+        hookd_core::time::Timestamp(hookd_core::time::Timestamp::now().0.saturating_add(ms))
+    }
+
     /// The application named by a path parameter (id or uid), as the caller may see it.
     /// Other organisations' applications, and for app-scoped keys other
     /// applications, are indistinguishable from missing ones.

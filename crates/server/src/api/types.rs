@@ -63,6 +63,9 @@ pub struct ApplicationIn {
     /// Messages per second delivered to each endpoint of this application.
     pub throttle_rate: Option<i64>,
     pub metadata: Option<BTreeMap<String, String>>,
+    /// hookd: days this application's message payloads are kept (1-3650;
+    /// default: the server's `retention_period`).
+    pub payload_retention_period: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -79,6 +82,9 @@ pub struct ApplicationPatch {
     #[schema(value_type = Option<i64>)]
     pub throttle_rate: Option<Option<i64>>,
     pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub payload_retention_period: Option<Option<i64>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -90,6 +96,8 @@ pub struct ApplicationOut {
     pub rate_limit: Option<u16>,
     pub throttle_rate: Option<u16>,
     pub metadata: BTreeMap<String, String>,
+    /// hookd: days message payloads are kept, when set for this application.
+    pub payload_retention_period: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -103,6 +111,7 @@ impl From<Application> for ApplicationOut {
             rate_limit: a.rate_limit,
             throttle_rate: a.rate_limit,
             metadata: a.metadata,
+            payload_retention_period: a.retention_days,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -349,8 +358,11 @@ pub struct MessageIn {
     pub tags: Option<Vec<String>>,
     /// Creates the application (path parameter = its uid) when it does not exist.
     pub application: Option<ApplicationIn>,
-    /// Accepted for compatibility; retention is configured on the server.
+    /// Days this message's payload is kept (1-3650); default: the
+    /// application's setting, else the server's `retention_period`.
     pub payload_retention_period: Option<i64>,
+    /// Hours this message's payload is kept (1-87600); wins over the days.
+    pub payload_retention_hours: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]

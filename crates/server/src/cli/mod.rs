@@ -71,6 +71,10 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Validate the configuration (defaults, --config file, HOOKD_* variables,
+    /// flags) without starting, and print the settings in effect.
+    #[command(name = "check-config")]
+    CheckConfig(ServeArgs),
     /// Manage applications on a hookd server.
     #[command(visible_alias = "app")]
     Apps {
@@ -157,8 +161,27 @@ pub struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(_) | Command::Token { .. } | Command::Openapi => server_side(cli),
+        Command::Serve(_) | Command::Token { .. } | Command::Openapi | Command::CheckConfig(_) => {
+            server_side(cli)
+        }
         command => client_side(command),
+    }
+}
+
+/// Prints the settings in effect (the admin token masked) after they validated.
+fn check_config(config: &Config) -> ExitCode {
+    let mut shown = config.clone();
+    if !shown.admin_token.is_empty() {
+        shown.admin_token = "********".into();
+    }
+    shown.database_url = hookd_store::redact_url(&shown.database_url);
+    match toml::to_string(&shown) {
+        Ok(text) => {
+            println!("{text}");
+            eprintln!("configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(anyhow::anyhow!("cannot show the configuration: {e}")),
     }
 }
 
@@ -168,7 +191,7 @@ fn server_side(cli: Cli) -> ExitCode {
     if let Some(url) = &cli.global.database_url {
         flags.0.push(("database_url", url.clone()));
     }
-    if let Command::Serve(args) = &cli.command {
+    if let Command::Serve(args) | Command::CheckConfig(args) = &cli.command {
         if let Some(l) = &args.listen {
             flags.0.push(("listen", l.clone()));
         }
@@ -195,6 +218,9 @@ fn server_side(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::CheckConfig(_) = cli.command {
+        return check_config(&config);
+    }
     server::init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -249,7 +275,10 @@ fn client_side(command: Command) -> ExitCode {
             Command::Recover(args) => messages::recover(args).await,
             Command::Listen(args) => listen::run(args).await,
             Command::Verify(args) => verify::run(args),
-            Command::Serve(_) | Command::Token { .. } | Command::Openapi => Ok(()),
+            Command::Serve(_)
+            | Command::Token { .. }
+            | Command::Openapi
+            | Command::CheckConfig(_) => Ok(()),
         }
     });
     match result {

@@ -115,6 +115,12 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
             tags: None,
             only_endpoint: None,
             owner: engine.owner(),
+            expires_at: Timestamp(
+                Timestamp::now().0
+                    + app
+                        .retention_days
+                        .map_or(engine.config.retention_ms, |d| i64::from(d) * 86_400_000),
+            ),
         };
         match store.create_message(&app.id, msg).await {
             Ok((m, deliveries)) => {

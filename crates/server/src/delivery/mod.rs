@@ -53,6 +53,8 @@ pub struct EngineConfig {
     pub lease_timeout: Duration,
     /// Polling fallback of the claimer.
     pub claim_interval: Duration,
+    /// Default payload retention (operational events use it too), in ms.
+    pub retention_ms: i64,
 }
 
 impl EngineConfig {
@@ -81,6 +83,7 @@ impl EngineConfig {
             shared_store: c.is_postgres(),
             lease_timeout: Duration::from_secs(c.lease_timeout_secs),
             claim_interval: Duration::from_millis(c.claim_interval_ms),
+            retention_ms: c.retention().as_millis() as i64,
         })
     }
 }

@@ -171,3 +171,51 @@ async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
     .await;
     assert!(out.status.success(), "{out:?}");
 }
+
+#[tokio::test]
+async fn check_config_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookd.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9\"\nretry_schedule = \"1s,2s\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let db = dir.path().join("data").join("hookd.db");
+    let db_url = format!("sqlite:{}", db.display());
+    let out = run_hookd(
+        &["check-config", "--config", &path, "--database-url", &db_url],
+        &[
+            ("HOOKD_ADMIN_TOKEN", "very-secret"),
+            ("HOOKD_MAX_PAYLOAD_BYTES", "2048"),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stdout.contains("listen = \"127.0.0.1:9\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("max_payload_bytes = 2048"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("retry_schedule = \"1s,2s\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("very-secret"),
+        "the admin token must be masked"
+    );
+    // Nothing was started: the database was not even created.
+    assert!(!db.exists() && !db.parent().unwrap().exists());
+
+    let out = run_hookd(&["check-config"], &[("HOOKD_RETRY_SCHEDULE", "5x")]).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("retry_schedule"), "{}", out.stderr);
+}

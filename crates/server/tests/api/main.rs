@@ -14,4 +14,5 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+mod retention;
 mod sdk;

@@ -36,6 +36,8 @@ CREATE TABLE applications (
     name        TEXT NOT NULL,
     rate_limit  INTEGER,
     metadata    TEXT NOT NULL,
+    -- Days message payloads are kept; NULL: the server's retention_period.
+    retention_days INTEGER,
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL
 );
@@ -87,8 +89,12 @@ CREATE TABLE messages (
     payload     TEXT NOT NULL,
     channels    TEXT,
     tags        TEXT,
-    created_at  BIGINT NOT NULL
+    created_at  BIGINT NOT NULL,
+    -- When the payload (and its attempts' response bodies) are expunged.
+    expires_at  BIGINT NOT NULL,
+    expunged    BOOLEAN NOT NULL DEFAULT false
 );
+CREATE INDEX messages_expiry ON messages(expires_at) WHERE NOT expunged;
 CREATE UNIQUE INDEX messages_event_id ON messages(app_id, event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX messages_app ON messages(app_id, id);
 

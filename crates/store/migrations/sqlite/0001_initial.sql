@@ -24,6 +24,8 @@ CREATE TABLE applications (
     name        TEXT NOT NULL,
     rate_limit  INTEGER,
     metadata    TEXT NOT NULL,
+    -- Days message payloads are kept; NULL: the server's retention_period.
+    retention_days INTEGER,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 );
@@ -75,8 +77,12 @@ CREATE TABLE messages (
     payload     TEXT NOT NULL,
     channels    TEXT,
     tags        TEXT,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- When the payload (and its attempts' response bodies) are expunged.
+    expires_at  INTEGER NOT NULL,
+    expunged    INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX messages_expiry ON messages(expires_at) WHERE expunged = 0;
 CREATE UNIQUE INDEX messages_event_id ON messages(app_id, event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX messages_app ON messages(app_id, id);
 

@@ -248,7 +248,7 @@ async fn update_app_row(c: &impl GenericClient, a: &Application) -> StoreResult<
     execute_unique(
         c,
         "UPDATE applications SET org_id = $2, uid = $3, name = $4, rate_limit = $5, \
-         metadata = $6, created_at = $7, updated_at = $8 WHERE id = $1",
+         metadata = $6, created_at = $7, updated_at = $8, retention_days = $9 WHERE id = $1",
         &[
             &a.id,
             &a.org_id,
@@ -258,6 +258,7 @@ async fn update_app_row(c: &impl GenericClient, a: &Application) -> StoreResult<
             &json(&a.metadata),
             &a.created_at.0,
             &a.updated_at.0,
+            &a.retention_days.map(|d| d.min(i32::MAX as u32) as i32),
         ],
         APP_UID_TAKEN,
     )
@@ -677,7 +678,7 @@ impl Store for PostgresStore {
             execute_unique(
                 c,
                 "INSERT INTO applications (id, org_id, uid, name, rate_limit, metadata, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 created_at, updated_at, retention_days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &app.id,
                     &app.org_id,
@@ -687,6 +688,7 @@ impl Store for PostgresStore {
                     &json(&app.metadata),
                     &app.created_at.0,
                     &app.updated_at.0,
+                    &app.retention_days.map(|d| d.min(i32::MAX as u32) as i32),
                 ],
                 APP_UID_TAKEN,
             )
@@ -918,6 +920,7 @@ impl Store for PostgresStore {
             let now = Timestamp::now();
             let only = msg.only_endpoint;
             let owner = msg.owner;
+            let expires_at = msg.expires_at;
             let m = Message {
                 id: ids::new_id(Kind::Message),
                 app_id: app_id.to_string(),
@@ -931,7 +934,7 @@ impl Store for PostgresStore {
             execute_unique(
                 t,
                 "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
-                 tags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 tags, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &m.id,
                     &m.app_id,
@@ -941,6 +944,7 @@ impl Store for PostgresStore {
                     &json_opt(&m.channels),
                     &json_opt(&m.tags),
                     &now.0,
+                    &expires_at.0,
                 ],
                 EVENT_ID_TAKEN,
             )
@@ -1562,6 +1566,53 @@ impl Store for PostgresStore {
                 None => 1,
             };
             Ok(n.max(1) as usize)
+        })
+        .await
+    }
+
+    async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize> {
+        transaction(&self.pool, Mode::Write, async |t| {
+            // SKIP LOCKED: nodes running retention at once share the work.
+            let rows = query(
+                t,
+                "UPDATE messages m SET payload = '{}', expunged = true FROM ( \
+                   SELECT id FROM messages WHERE NOT expunged AND expires_at <= $1 \
+                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) x \
+                 WHERE m.id = x.id RETURNING m.id",
+                &[&now.0, &(limit as i64)],
+            )
+            .await?;
+            let ids: Vec<String> = all(&rows, |r| col(r, 0))?;
+            if !ids.is_empty() {
+                execute(
+                    t,
+                    "UPDATE attempts SET response = ''::bytea WHERE msg_id = ANY($1)",
+                    &[&ids],
+                )
+                .await?;
+            }
+            Ok(ids.len())
+        })
+        .await
+    }
+
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<bool> {
+        transaction(&self.pool, Mode::Write, async |t| {
+            let n = execute(
+                t,
+                "UPDATE messages SET payload = '{}', expunged = true WHERE app_id = $1 AND id = $2",
+                &[&app_id, &msg_id],
+            )
+            .await?;
+            if n > 0 {
+                execute(
+                    t,
+                    "UPDATE attempts SET response = ''::bytea WHERE msg_id = $1",
+                    &[&msg_id],
+                )
+                .await?;
+            }
+            Ok(n > 0)
         })
         .await
     }

@@ -32,7 +32,7 @@ pub(crate) fn status(v: i16, default: DeliveryStatus) -> DeliveryStatus {
 }
 
 pub(crate) const APP_COLS: &str =
-    "id, org_id, uid, name, rate_limit, metadata, created_at, updated_at";
+    "id, org_id, uid, name, rate_limit, metadata, created_at, updated_at, retention_days";
 
 pub(crate) fn app(r: &Row) -> StoreResult<Application> {
     Ok(Application {
@@ -44,6 +44,7 @@ pub(crate) fn app(r: &Row) -> StoreResult<Application> {
         metadata: from_json(col(r, 5)?),
         created_at: ts(r, 6)?,
         updated_at: ts(r, 7)?,
+        retention_days: col::<Option<i32>>(r, 8)?.map(|v| v.max(0) as u32),
     })
 }
 

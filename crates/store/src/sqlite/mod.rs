@@ -84,7 +84,8 @@ fn query_rows<T>(
 
 // ----- row mapping -----
 
-const APP_COLS: &str = "id, org_id, uid, name, rate_limit, metadata, created_at, updated_at";
+const APP_COLS: &str =
+    "id, org_id, uid, name, rate_limit, metadata, created_at, updated_at, retention_days";
 
 fn app_row(r: &Row) -> rusqlite::Result<Application> {
     Ok(Application {
@@ -96,6 +97,7 @@ fn app_row(r: &Row) -> rusqlite::Result<Application> {
         metadata: from_json(r.get(5)?),
         created_at: Timestamp(r.get(6)?),
         updated_at: Timestamp(r.get(7)?),
+        retention_days: r.get::<_, Option<i64>>(8)?.map(|v| v as u32),
     })
 }
 
@@ -270,11 +272,11 @@ fn find_message(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Optio
 
 fn upsert_app_row(conn: &Connection, a: &Application, insert: bool) -> StoreResult<()> {
     let sql = if insert {
-        "INSERT INTO applications (id, org_id, uid, name, rate_limit, metadata, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO applications (id, org_id, uid, name, rate_limit, metadata, created_at, \
+         updated_at, retention_days) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     } else {
         "UPDATE applications SET org_id = ?2, uid = ?3, name = ?4, rate_limit = ?5, metadata = ?6, \
-         created_at = ?7, updated_at = ?8 WHERE id = ?1"
+         created_at = ?7, updated_at = ?8, retention_days = ?9 WHERE id = ?1"
     };
     conn.execute(
         sql,
@@ -286,7 +288,8 @@ fn upsert_app_row(conn: &Connection, a: &Application, insert: bool) -> StoreResu
             a.rate_limit.map(i64::from),
             json(&a.metadata),
             a.created_at.0,
-            a.updated_at.0
+            a.updated_at.0,
+            a.retention_days.map(i64::from)
         ],
     )
     .map_err(|e| conflict_or(e, APP_UID_TAKEN))?;
@@ -429,6 +432,21 @@ fn attach_messages(conn: &Connection, attempts: &mut [Attempt]) -> StoreResult<(
             .optional()
             .map_err(db_err)?;
     }
+    Ok(())
+}
+
+/// Replaces a message's payload with `{}` and empties its attempts' response bodies.
+fn expunge_one(conn: &Connection, msg_id: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE messages SET payload = '{}', expunged = 1 WHERE id = ?1",
+        params![msg_id],
+    )
+    .map_err(db_err)?;
+    conn.execute(
+        "UPDATE attempts SET response = '' WHERE msg_id = ?1",
+        params![msg_id],
+    )
+    .map_err(db_err)?;
     Ok(())
 }
 
@@ -877,6 +895,7 @@ impl Store for SqliteStore {
                 let now = Timestamp::now();
                 let only_endpoint = msg.only_endpoint.clone();
                 let owner = msg.owner.clone();
+                let expires_at = msg.expires_at;
                 let m = Message {
                     id: ids::new_id(Kind::Message),
                     app_id,
@@ -889,7 +908,7 @@ impl Store for SqliteStore {
                 };
                 conn.prepare_cached(
                     "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
-                     tags, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     tags, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -900,7 +919,8 @@ impl Store for SqliteStore {
                         m.payload.get(),
                         json_opt(&m.channels),
                         json_opt(&m.tags),
-                        now.0
+                        now.0,
+                        expires_at.0
                     ])
                 })
                 .map_err(|e| conflict_or(e, EVENT_ID_TAKEN))?;
@@ -1522,6 +1542,45 @@ impl Store for SqliteStore {
                     )
                     .map_err(db_err)?;
                 Ok(n.max(1) as usize)
+            })
+            .await
+    }
+
+    async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.db
+            .write(move |conn| {
+                let ids: Vec<String> = query_rows(
+                    conn,
+                    "SELECT id FROM messages WHERE expunged = 0 AND expires_at <= ?1 \
+                     ORDER BY expires_at LIMIT ?2",
+                    vec![Value::Integer(now.0), Value::Integer(limit as i64)],
+                    |r| r.get(0),
+                )?;
+                for id in &ids {
+                    expunge_one(conn, id)?;
+                }
+                Ok(ids.len())
+            })
+            .await
+    }
+
+    async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<bool> {
+        let (app_id, msg_id) = (app_id.to_string(), msg_id.to_string());
+        self.db
+            .write(move |conn| {
+                let found = conn
+                    .query_row(
+                        "SELECT 1 FROM messages WHERE app_id = ?1 AND id = ?2",
+                        params![app_id, msg_id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(db_err)?
+                    .is_some();
+                if found {
+                    expunge_one(conn, &msg_id)?;
+                }
+                Ok(found)
             })
             .await
     }

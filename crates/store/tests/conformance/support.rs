@@ -337,6 +337,7 @@ pub fn app(org_id: &str, uid: Option<&str>) -> Application {
         name: format!("app {}", uid.unwrap_or("-")),
         rate_limit: None,
         metadata: BTreeMap::new(),
+        retention_days: None,
         created_at: now,
         updated_at: now,
     }
@@ -389,6 +390,7 @@ pub fn msg(event_type: &str) -> NewMessage {
         tags: None,
         only_endpoint: None,
         owner: None,
+        expires_at: Timestamp(Timestamp::now().0 + 90 * 86_400_000),
     }
 }
 
