@@ -435,6 +435,7 @@ async fn postgres_restarting_under_load_loses_nothing_accepted() {
     let start = Instant::now();
     let mut stopped = false;
     let mut restarted = false;
+    let mut health_flipped = false;
     while start.elapsed() < Duration::from_secs(8) || !restarted {
         let t = start.elapsed();
         if !stopped && t > Duration::from_secs(1) {
@@ -447,6 +448,18 @@ async fn postgres_restarting_under_load_loses_nothing_accepted() {
         if stopped && !restarted && t > Duration::from_secs(4) {
             assert!(pg_ctl("start"), "cannot start PostgreSQL again");
             restarted = true;
+        }
+        if stopped && !restarted && !health_flipped {
+            let r = client
+                .get(format!("{}/api/v1/health", node.base))
+                .send()
+                .await
+                .unwrap();
+            if r.status().as_u16() == 503 {
+                let body: Value = r.json().await.unwrap();
+                assert_ne!(body["checks"]["store"], "ok", "{body}");
+                health_flipped = true;
+            }
         }
         let sent = Instant::now();
         let (s, body) = post(
@@ -479,6 +492,7 @@ async fn postgres_restarting_under_load_loses_nothing_accepted() {
         slowest_refusal
     );
     assert!(unavailable > 0, "no 503 was seen while PostgreSQL was down");
+    assert!(health_flipped, "health never reported the store down");
     assert!(
         slowest_refusal < Duration::from_secs(6),
         "503s must come quickly, took {slowest_refusal:?}"
