@@ -144,9 +144,22 @@ impl Hookd {
         dir: tempfile::TempDir,
         db: Option<String>,
     ) -> anyhow::Result<Hookd> {
+        Hookd::start_with(args, dir, db, &[]).await
+    }
+
+    async fn start_with(
+        args: &Args,
+        dir: tempfile::TempDir,
+        db: Option<String>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Hookd> {
         let port = free_port()?;
         let db = db.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("bench.db").display()));
-        let child = Command::new(&args.hookd)
+        let mut cmd = Command::new(&args.hookd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .arg("serve")
             .env("HOOKD_LISTEN", format!("127.0.0.1:{port}"))
             .env("HOOKD_DATABASE_URL", &db)
@@ -221,6 +234,78 @@ impl Hookd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self._dir
+    }
+}
+
+/// For PostgreSQL, an empty database per scenario (created with `psql`,
+/// dropped afterwards); for SQLite, nothing (each run gets a fresh file).
+struct FreshDb {
+    admin: Option<String>,
+    name: String,
+    url: Option<String>,
+}
+
+impl FreshDb {
+    fn new(args: &Args) -> anyhow::Result<FreshDb> {
+        let Some(admin) = args.database_url.clone() else {
+            return Ok(FreshDb {
+                admin: None,
+                name: String::new(),
+                url: None,
+            });
+        };
+        if !admin.starts_with("postgres") {
+            return Ok(FreshDb {
+                admin: None,
+                name: String::new(),
+                url: Some(admin),
+            });
+        }
+        let name = format!(
+            "hookd_bench_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+        );
+        let ok = Command::new("psql")
+            .args([
+                admin.as_str(),
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            bail!("cannot create database {name} with psql at {admin}");
+        }
+        let (base, query) = match admin.split_once('?') {
+            Some((b, q)) => (b.to_string(), format!("?{q}")),
+            None => (admin.clone(), String::new()),
+        };
+        let cut = base.rfind('/').unwrap_or(base.len());
+        let url = format!("{}/{name}{query}", &base[..cut]);
+        Ok(FreshDb {
+            admin: Some(admin),
+            name,
+            url: Some(url),
+        })
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Some(admin) = &self.admin {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                ])
+                .status();
+        }
     }
 }
 
@@ -466,7 +551,8 @@ async fn closed_e2e(
     let base = Instant::now();
     let (addr, r) = start_receiver(base, None).await?;
     let dir = tempfile::tempdir()?;
-    let hookd = Hookd::start(args, dir, args.database_url.clone()).await?;
+    let fresh = FreshDb::new(args)?;
+    let hookd = Hookd::start(args, dir, fresh.url.clone()).await?;
     let api = Arc::new(Api::new(&hookd.url));
     let app_ids = api.setup(apps, eps_per_app, addr).await?;
     let idle_rss = hookd.rss_kb("VmRSS");
@@ -550,7 +636,8 @@ async fn open_loop(args: &Args) -> anyhow::Result<()> {
     let base = Instant::now();
     let (addr, r) = start_receiver(base, None).await?;
     let dir = tempfile::tempdir()?;
-    let hookd = Hookd::start(args, dir, args.database_url.clone()).await?;
+    let fresh = FreshDb::new(args)?;
+    let hookd = Hookd::start(args, dir, fresh.url.clone()).await?;
     let api = Arc::new(Api::new(&hookd.url));
     let ids = Arc::new(api.setup(args.apps, 1, addr).await?);
     let total = args.rate * args.duration;
@@ -607,13 +694,31 @@ async fn open_loop(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A receiver that is down the hard way: it accepts connections and never
+/// answers, so deliveries pile up behind each endpoint's few hung requests
+/// without being attempted.
+async fn blackhole() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    Ok((addr, task))
+}
+
 async fn backlog(args: &Args) -> anyhow::Result<()> {
     let base = Instant::now();
-    // Reserve the receiver's port, but do not listen yet: deliveries fail to connect.
-    let port = free_port()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let (addr, hole) = blackhole().await?;
     let dir = tempfile::tempdir()?;
-    let hookd = Hookd::start(args, dir, args.database_url.clone()).await?;
+    let env = [
+        ("HOOKD_REQUEST_TIMEOUT_SECS", "300"),
+        ("HOOKD_SHUTDOWN_TIMEOUT_SECS", "1"),
+    ];
+    let fresh = FreshDb::new(args)?;
+    let hookd = Hookd::start_with(args, dir, fresh.url.clone(), &env).await?;
     let api = Arc::new(Api::new(&hookd.url));
     let ids = Arc::new(api.setup(args.apps, 1, addr).await?);
     let n_apps = ids.len() as u64;
@@ -626,11 +731,13 @@ async fn backlog(args: &Args) -> anyhow::Result<()> {
         })
     };
     let res = closed_loop(args.concurrency, args.backlog, make, api, base).await;
-    // Let the first (failing) attempts finish, then stop hookd cleanly.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let queued_rss = hookd.rss_kb("VmRSS");
     let dir = hookd.stop();
-    let db = args.database_url.clone();
-    // The receiver comes up; hookd restarts and drains the backlog it finds.
+    let db = fresh.url.clone();
+    // The receiver comes back on the same address; hookd restarts and drains
+    // the backlog it finds in its database.
+    hole.abort();
+    let _ = hole.await;
     let listener = TcpListener::bind(addr)?;
     let (_, r) = start_receiver(base, Some(listener)).await?;
     let restart = Instant::now();
@@ -646,8 +753,9 @@ async fn backlog(args: &Args) -> anyhow::Result<()> {
     let d = analyse(&r, (0..args.backlog).map(|s| ((s % n_apps) as u32, s)));
     let span = (d.last_arrival_us - d.first_arrival_us) as f64 / 1e6;
     println!(
-        "== backlog: {} deliveries queued while the receiver was down, drained after a restart",
-        res.accepted
+        "== backlog: {} deliveries queued while the receiver was down (hookd RSS {:.1} MB), drained after a restart",
+        res.accepted,
+        queued_rss as f64 / 1024.0
     );
     println!(
         "  drained {} in {:.2} s from restart ({:.2} s first to last arrival): {:.0} deliveries/s",

@@ -22,6 +22,9 @@ use super::{Command, Engine};
 /// How often the shared statistics are refreshed at most.
 const STATS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Deliveries per lane that keep their payload in memory while they wait.
+const PAYLOADS_KEPT_PER_LANE: usize = 1024;
+
 /// How many endpoints' settings stay cached.
 const ENDPOINT_CACHE: usize = 10_000;
 
@@ -197,9 +200,19 @@ impl Scheduler {
                         lane.ready.retain(|j| !is_copy(j));
                     }
                 }
+                // A payload shared by a fan-out costs its memory once; one
+                // that would wait deep in a single lane's backlog is dropped
+                // and read back when its turn comes, so memory stays flat
+                // however far an endpoint falls behind.
+                let shared = deliveries.len() > 1;
                 for d in deliveries {
                     let delay = Duration::from_millis((d.due.0 - now_ts.0).max(0) as u64);
-                    let job = Job::new(d, msg.clone());
+                    let deep = self
+                        .lanes
+                        .get(&d.endpoint_id)
+                        .is_some_and(|l| l.ready.len() >= PAYLOADS_KEPT_PER_LANE);
+                    let keep = shared || !deep;
+                    let job = Job::new(d, msg.clone().filter(|_| keep));
                     self.schedule(job, now + delay);
                 }
             }
@@ -263,10 +276,12 @@ impl Scheduler {
         }
     }
 
-    fn schedule(&mut self, job: Job, at: Instant) {
+    fn schedule(&mut self, mut job: Job, at: Instant) {
         if at <= Instant::now() {
             self.push_ready(job);
         } else {
+            // A retry waits seconds to hours: its payload is read back then.
+            job.msg = None;
             self.seq += 1;
             self.heap.push(Reverse(Due {
                 at,
