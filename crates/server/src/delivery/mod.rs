@@ -45,7 +45,8 @@ pub struct EngineConfig {
     pub operational_app_uid: String,
     /// Whether this node delivers (roles `all` and `worker`).
     pub worker: bool,
-    /// This node's name in leases.
+    /// This node's name in leases: unique per process on a shared store, so a
+    /// restarted node never mistakes its predecessor's deliveries for its own.
     pub node_id: String,
     /// Several nodes share the store: claim work from it and heartbeat.
     pub shared_store: bool,
@@ -68,15 +69,16 @@ impl EngineConfig {
             failing_event_after: c.failing_event_after_attempts as i64,
             operational_app_uid: c.operational_app_uid.clone(),
             worker: c.role != "api",
-            node_id: if !c.node_id.is_empty() {
-                c.node_id.clone()
-            } else if c.is_postgres() {
+            node_id: if c.is_postgres() {
                 let mut b = [0u8; 6];
                 hookd_core::random::fill(&mut b);
-                format!(
-                    "node-{}",
-                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-                )
+                let suffix: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                let prefix = if c.node_id.is_empty() {
+                    "node"
+                } else {
+                    c.node_id.as_str()
+                };
+                format!("{prefix}-{suffix}")
             } else {
                 "local".to_string()
             },
@@ -116,7 +118,14 @@ pub struct Engine {
     alive_nodes: Arc<AtomicUsize>,
     /// Wakes the claimer when new unclaimed deliveries are announced.
     claim_wake: Arc<tokio::sync::Notify>,
+    /// Bounds the attempts waiting to be recorded: when the store falls
+    /// behind, attempts hold their endpoint slot until there is room, so the
+    /// backlog slows sending instead of growing in memory.
+    record_room: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most finished attempts waiting to be recorded.
+const RECORD_QUEUE_MAX: usize = 4096;
 
 /// Most attempts written in one store call.
 const RECORD_BATCH: usize = 512;
@@ -305,6 +314,7 @@ impl Engine {
             metrics,
             alive_nodes: Arc::new(AtomicUsize::new(1)),
             claim_wake: Arc::new(tokio::sync::Notify::new()),
+            record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_QUEUE_MAX)),
         };
         if !engine.config.worker {
             // API-only node: deliveries stay unclaimed in the store for the
@@ -364,6 +374,12 @@ impl Engine {
             rx.await
                 .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?
         }
+    }
+
+    /// Waits for room in the record queue; the permit is held until the
+    /// attempt is recorded.
+    pub(crate) async fn record_room(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.record_room.clone().acquire_owned().await.ok()
     }
 
     /// Waits until every attempt queued for recording so far is written.

@@ -220,6 +220,7 @@ async fn send_and_record(
     };
     // Records are written in order, by one recorder, so a retry's record can
     // never land before the record of the attempt that scheduled it.
+    let room = engine.record_room().await;
     let recorded = engine.record_queued(result.clone());
     let app_id = job.d.app_id.clone();
     finish(Done {
@@ -258,6 +259,7 @@ async fn send_and_record(
             }
         }
     };
+    drop(room);
     if effects.gone {
         return;
     }
