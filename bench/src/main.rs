@@ -267,9 +267,11 @@ impl FreshDb {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_millis()
         );
+        // psql knows nothing of hookd's own URL parameters (pool_size).
+        let psql_url = admin.split('?').next().unwrap_or(&admin).to_string();
         let ok = Command::new("psql")
             .args([
-                admin.as_str(),
+                psql_url.as_str(),
                 "-q",
                 "-c",
                 &format!("CREATE DATABASE {name}"),
@@ -287,7 +289,7 @@ impl FreshDb {
         let cut = base.rfind('/').unwrap_or(base.len());
         let url = format!("{}/{name}{query}", &base[..cut]);
         Ok(FreshDb {
-            admin: Some(admin),
+            admin: Some(psql_url),
             name,
             url: Some(url),
         })

@@ -18,6 +18,8 @@ mod conn;
 mod migrations;
 mod rows;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use hookd_core::ids::{self, Kind};
@@ -420,7 +422,7 @@ async fn record_one(c: &impl GenericClient, r: &AttemptResult) -> StoreResult<At
         ],
     )
     .await?;
-    let mut effects = AttemptEffects {
+    let effects = AttemptEffects {
         attempts: col(&updated, 0)?,
         ..Default::default()
     };
@@ -433,6 +435,18 @@ async fn record_one(c: &impl GenericClient, r: &AttemptResult) -> StoreResult<At
         .await?;
         return Ok(effects);
     }
+    failure_effects(c, r, effects).await
+}
+
+/// After a failed attempt: starts the endpoint's run of failures, or
+/// disables it (410, or failing for too long).
+async fn failure_effects(
+    c: &impl GenericClient,
+    r: &AttemptResult,
+    mut effects: AttemptEffects,
+) -> StoreResult<AttemptEffects> {
+    let a = &r.attempt;
+    let now = a.timestamp;
     let row = query_opt(
         c,
         "SELECT failing_since, disabled FROM endpoints WHERE id = $1",
@@ -474,6 +488,137 @@ async fn record_one(c: &impl GenericClient, r: &AttemptResult) -> StoreResult<At
         effects.disabled = Some(reason);
     }
     Ok(effects)
+}
+
+/// [`record_one`] for a batch of distinct deliveries, in a few statements:
+/// one update of the deliveries, one insert of the attempts, one reset of
+/// the succeeding endpoints' failure runs; failures are then handled row by
+/// row (they are the rare case, and their order within the batch matters).
+async fn record_batch(
+    c: &impl GenericClient,
+    batch: &[AttemptResult],
+) -> StoreResult<Vec<AttemptEffects>> {
+    let n = batch.len();
+    let mut msg_ids = Vec::with_capacity(n);
+    let mut ep_ids = Vec::with_capacity(n);
+    let mut statuses: Vec<i16> = Vec::with_capacity(n);
+    let mut nexts: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut nows: Vec<i64> = Vec::with_capacity(n);
+    for r in batch {
+        let (status, next_at) = match &r.next {
+            NextStep::Success => (DeliveryStatus::Success, None),
+            NextStep::Retry(t) => (DeliveryStatus::Pending, Some(t.0)),
+            NextStep::Fail | NextStep::FailAndDisable => (DeliveryStatus::Fail, None),
+        };
+        msg_ids.push(r.attempt.msg_id.as_str());
+        ep_ids.push(r.attempt.endpoint_id.as_str());
+        statuses.push(status as i16);
+        nexts.push(next_at);
+        nows.push(r.attempt.timestamp.0);
+    }
+    let updated = query(
+        c,
+        "UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1, \
+         next_attempt_at = u.next, manual = false, updated_at = u.now \
+         FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], $5::bigint[]) \
+           AS u(msg_id, endpoint_id, status, next, now) \
+         WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id \
+         RETURNING d.msg_id, d.endpoint_id, d.attempts",
+        &[&msg_ids, &ep_ids, &statuses, &nexts, &nows],
+    )
+    .await?;
+    let mut attempts: HashMap<(String, String), i64> = HashMap::with_capacity(updated.len());
+    for row in &updated {
+        attempts.insert((col(row, 0)?, col(row, 1)?), col(row, 2)?);
+    }
+    let present: Vec<&AttemptResult> = batch
+        .iter()
+        .filter(|r| {
+            attempts.contains_key(&(r.attempt.msg_id.clone(), r.attempt.endpoint_id.clone()))
+        })
+        .collect();
+    if !present.is_empty() {
+        let col_of = |f: &dyn Fn(&AttemptResult) -> String| -> Vec<String> {
+            present.iter().map(|r| f(r)).collect()
+        };
+        let ids = col_of(&|r| r.attempt.id.clone());
+        let msgs = col_of(&|r| r.attempt.msg_id.clone());
+        let eps = col_of(&|r| r.attempt.endpoint_id.clone());
+        let apps = col_of(&|r| r.app_id.clone());
+        let urls = col_of(&|r| r.attempt.url.clone());
+        let statuses: Vec<i16> = present.iter().map(|r| r.attempt.status as i16).collect();
+        let codes: Vec<i32> = present
+            .iter()
+            .map(|r| r.attempt.response_status_code)
+            .collect();
+        let bodies: Vec<&[u8]> = present
+            .iter()
+            .map(|r| r.attempt.response.as_bytes())
+            .collect();
+        let durations: Vec<i64> = present
+            .iter()
+            .map(|r| r.attempt.response_duration_ms)
+            .collect();
+        let triggers: Vec<i16> = present
+            .iter()
+            .map(|r| r.attempt.trigger_type as i16)
+            .collect();
+        let classes: Vec<Option<String>> = present
+            .iter()
+            .map(|r| r.attempt.error_class.clone())
+            .collect();
+        let times: Vec<i64> = present.iter().map(|r| r.attempt.timestamp.0).collect();
+        execute(
+            c,
+            "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, response_status, \
+             response, duration_ms, trigger_type, error_class, created_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+               $6::smallint[], $7::int[], $8::bytea[], $9::bigint[], $10::smallint[], \
+               $11::text[], $12::bigint[])",
+            &[
+                &ids, &msgs, &eps, &apps, &urls, &statuses, &codes, &bodies, &durations, &triggers,
+                &classes, &times,
+            ],
+        )
+        .await?;
+        let mut succeeded: Vec<&str> = present
+            .iter()
+            .filter(|r| r.next == NextStep::Success)
+            .map(|r| r.attempt.endpoint_id.as_str())
+            .collect();
+        succeeded.sort_unstable();
+        succeeded.dedup();
+        if !succeeded.is_empty() {
+            execute(
+                c,
+                "UPDATE endpoints SET failing_since = NULL \
+                 WHERE id = ANY($1) AND failing_since IS NOT NULL",
+                &[&succeeded],
+            )
+            .await?;
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for r in batch {
+        let key = (r.attempt.msg_id.clone(), r.attempt.endpoint_id.clone());
+        let Some(&count) = attempts.get(&key) else {
+            out.push(AttemptEffects {
+                gone: true,
+                ..Default::default()
+            });
+            continue;
+        };
+        let effects = AttemptEffects {
+            attempts: count,
+            ..Default::default()
+        };
+        if r.next == NextStep::Success {
+            out.push(effects);
+        } else {
+            out.push(failure_effects(c, r, effects).await?);
+        }
+    }
+    Ok(out)
 }
 
 fn queued(r: &tokio_postgres::Row, now: Timestamp) -> StoreResult<QueuedDelivery> {
@@ -1356,11 +1501,20 @@ impl Store for PostgresStore {
                 &[&msgs, &eps],
             )
             .await?;
-            let mut out = Vec::with_capacity(batch.len());
-            for r in &batch {
-                out.push(record_one(t, r).await?);
+            let mut keys: Vec<(&str, &str)> =
+                msgs.iter().copied().zip(eps.iter().copied()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            if keys.len() < batch.len() {
+                // Two attempts of one delivery in a batch: their order
+                // matters, so record them one by one.
+                let mut out = Vec::with_capacity(batch.len());
+                for r in &batch {
+                    out.push(record_one(t, r).await?);
+                }
+                return Ok(out);
             }
-            Ok(out)
+            record_batch(t, &batch).await
         })
         .await
     }
