@@ -69,6 +69,8 @@ pub struct Config {
     pub retention_period: String,
     /// How often expired payloads are looked for, in seconds.
     pub retention_sweep_secs: u64,
+    /// OTLP/HTTP endpoint receiving traces, e.g. `http://collector:4318/v1/traces`.
+    pub otlp_endpoint: String,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -187,6 +189,10 @@ impl Config {
         }
         if !(1..=86_400).contains(&self.retention_sweep_secs) {
             return Err("invalid setting retention_sweep_secs: must be between 1 and 86400".into());
+        }
+        if !self.otlp_endpoint.is_empty() {
+            hookd_core::validate::parse_http_url(&self.otlp_endpoint)
+                .map_err(|e| format!("invalid setting otlp_endpoint: {e}"))?;
         }
         if !(3..=3600).contains(&self.lease_timeout_secs) {
             return Err("invalid setting lease_timeout_secs: must be between 3 and 3600".into());

@@ -104,6 +104,7 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
     let router = router
         .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .layer(axum::middleware::from_fn(trace_request))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
@@ -131,6 +132,25 @@ async fn render_metrics(
         )],
         state.metrics.render(&state.engine.stats()),
     )
+}
+
+/// One span per request, named by its route template (not the concrete
+/// path), so traces group by endpoint of the API without unbounded names.
+async fn trace_request(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!(
+        "http_request",
+        method = %req.method(),
+        route = %route,
+        status = tracing::field::Empty,
+    );
+    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.record("status", resp.status().as_u16());
+    resp
 }
 
 /// Every path answers with and without a trailing slash, and a doubled slash

@@ -221,7 +221,7 @@ fn server_side(cli: Cli) -> ExitCode {
     if let Command::CheckConfig(_) = cli.command {
         return check_config(&config);
     }
-    server::init_logging(&config);
+    let traces = server::init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,6 +236,10 @@ fn server_side(cli: Cli) -> ExitCode {
             _ => Ok(()),
         }
     });
+    if let Some(provider) = traces {
+        // Flushes the spans still batched.
+        let _ = provider.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -9,18 +9,64 @@ use hookd_core::model::Scope;
 use super::TokenCommand;
 use crate::config::Config;
 
-pub fn init_logging(config: &Config) {
+/// Sets up logging (text or JSON on stderr) and, when `otlp_endpoint` is
+/// set, OpenTelemetry trace export. The returned provider must be shut down
+/// at exit so the last spans are flushed.
+pub fn init_logging(config: &Config) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        builder.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if config.log_format == "json" {
+        fmt.json().boxed()
     } else {
-        builder.init();
+        fmt.boxed()
+    };
+    let (otel, provider) = match otlp(config) {
+        Ok(Some(provider)) => {
+            use opentelemetry::trace::TracerProvider as _;
+            let tracer = provider.tracer("hookd");
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(provider),
+            )
+        }
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("hookd: OpenTelemetry export disabled: {e}");
+            (None, None)
+        }
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .init();
+    provider
+}
+
+fn otlp(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    if config.otlp_endpoint.is_empty() {
+        return Ok(None);
     }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(config.otlp_endpoint.clone())
+        .build()
+        .context("cannot build the OTLP exporter")?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("hookd")
+        .build();
+    Ok(Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    ))
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {

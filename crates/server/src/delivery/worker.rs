@@ -140,7 +140,18 @@ pub(crate) async fn attempt(
     // write per delivery and buy nothing.
     let key = (job.d.msg_id.clone(), job.d.endpoint_id.clone());
     engine.in_flight_insert(key.clone());
-    send_and_record(engine, client, job, endpoint, msg, finish).await;
+    let span = tracing::info_span!(
+        "delivery_attempt",
+        app = %job.d.app_id,
+        endpoint = %endpoint.id,
+        msg = %msg.id,
+        attempt = job.d.attempts + 1,
+    );
+    tracing::Instrument::instrument(
+        send_and_record(engine, client, job, endpoint, msg, finish),
+        span,
+    )
+    .await;
     engine.in_flight_remove(&key);
 }
 

@@ -78,12 +78,34 @@ async fn an_unknown_key_in_the_config_file_is_named() {
 #[tokio::test]
 async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
     let (dir, db) = temp_db();
+    // A stand-in OpenTelemetry collector: records what is POSTed to it.
+    let traces: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let seen = traces.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().unwrap().push((ct, body.to_vec()));
+                axum::http::StatusCode::OK
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let otlp = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, collector).await;
+    });
     let file = dir.path().join("hookd.toml");
     std::fs::write(
         &file,
         format!(
             "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\nadmin_token = \"from-the-file\"\n\
-             log_format = \"json\"\nlog = \"info\"\n"
+             log_format = \"json\"\nlog = \"info\"\notlp_endpoint = \"{otlp}\"\n"
         ),
     )
     .unwrap();
@@ -155,6 +177,24 @@ async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "hookd exited with {status} after SIGTERM");
     drain.await.unwrap();
+
+    // Its spans were exported with OTLP/HTTP (flushed at shutdown at the latest).
+    let exported = traces.lock().unwrap().clone();
+    assert!(!exported.is_empty(), "no traces reached the collector");
+    assert!(
+        exported
+            .iter()
+            .all(|(ct, _)| ct == "application/x-protobuf"),
+        "{exported:?}"
+    );
+    let all: Vec<u8> = exported.into_iter().flat_map(|(_, b)| b).collect();
+    let has = |needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        has("hookd"),
+        "the service name is missing from the exported spans"
+    );
+    assert!(has("http_request"), "the request span is missing");
+    assert!(has("/api/v1/app"), "the route is missing");
 
     // What it wrote is in the database the file named.
     let out = run_hookd(
