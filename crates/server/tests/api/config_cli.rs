@@ -9,6 +9,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::run_hookd;
 
+/// What a stand-in OTLP collector received: (content type, body) per POST.
+type Exported = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 fn temp_db() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("hookd.db").display());
@@ -79,7 +82,7 @@ async fn an_unknown_key_in_the_config_file_is_named() {
 async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
     let (dir, db) = temp_db();
     // A stand-in OpenTelemetry collector: records what is POSTed to it.
-    let traces: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let traces: Exported = Default::default();
     let seen = traces.clone();
     let collector = axum::Router::new().route(
         "/v1/traces",
