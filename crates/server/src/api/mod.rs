@@ -142,7 +142,7 @@ async fn trace_request(req: Request, next: axum::middleware::Next) -> axum::resp
         .get::<axum::extract::MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "http_request",
         method = %req.method(),
         route = %route,

@@ -20,17 +20,26 @@ pub fn init_logging(config: &Config) -> Option<opentelemetry_sdk::trace::SdkTrac
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Each layer has its own filter: the log level does not decide which
+    // spans are exported, and the (debug-level) spans cost nothing when no
+    // exporter wants them.
     let fmt = if config.log_format == "json" {
-        fmt.json().boxed()
+        fmt.json().with_filter(filter).boxed()
     } else {
-        fmt.boxed()
+        fmt.with_filter(filter).boxed()
     };
     let (otel, provider) = match otlp(config) {
         Ok(Some(provider)) => {
             use opentelemetry::trace::TracerProvider as _;
             let tracer = provider.tracer("hookd");
+            let spans = tracing_subscriber::filter::Targets::new()
+                .with_target("hookd", tracing::Level::DEBUG);
             (
-                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_filter(spans),
+                ),
                 Some(provider),
             )
         }
@@ -40,11 +49,7 @@ pub fn init_logging(config: &Config) -> Option<opentelemetry_sdk::trace::SdkTrac
             (None, None)
         }
     };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .init();
+    tracing_subscriber::registry().with(fmt).with(otel).init();
     provider
 }
 

@@ -140,7 +140,7 @@ pub(crate) async fn attempt(
     // write per delivery and buy nothing.
     let key = (job.d.msg_id.clone(), job.d.endpoint_id.clone());
     engine.in_flight_insert(key.clone());
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "delivery_attempt",
         app = %job.d.app_id,
         endpoint = %endpoint.id,
