@@ -92,16 +92,8 @@ pub async fn resend_message(
     Path((app_id, msg_id, ep_id)): Path<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<EmptyResponse>)> {
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let m = state.message(&app, &msg_id).await?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     if ep.disabled {
         return Err(ApiError::Conflict(
             "the endpoint is disabled; enable it first".into(),
@@ -180,11 +172,7 @@ pub async fn recover_endpoint(
         ));
     }
     let app = state.app(&p, &app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     if ep.disabled {
         return Err(ApiError::Conflict(
             "the endpoint is disabled; enable it first".into(),
@@ -236,11 +224,7 @@ pub async fn get_endpoint_stats(
     let until = q.datetime("until");
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     let s = state
         .store
         .endpoint_stats(&app.id, &ep.id, since, until)
@@ -271,11 +255,7 @@ pub async fn send_example(
     c.event_type_name(&Loc::body().field("eventType"), &body.event_type);
     c.finish(())?;
     let app = state.app(&p, &app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     let payload = match body.payload {
         Some(p) if p.get().trim_start().starts_with('{') => p,
         Some(_) => {

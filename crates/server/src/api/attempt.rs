@@ -67,11 +67,7 @@ pub async fn list_attempts_by_endpoint(
     let with_content = q.bool("with_content", true);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     let page = state
         .store
         .list_attempts_by_endpoint(&app.id, &ep.id, &lq, &f)
@@ -102,11 +98,7 @@ pub async fn list_attempts_by_msg(
     let with_content = q.bool("with_content", true);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = state.message(&app, &msg_id).await?;
     if let Some(ep) = endpoint {
         // An endpoint filter naming no endpoint of this application matches nothing.
         f.endpoint_id = Some(
@@ -138,11 +130,7 @@ pub async fn get_attempt(
     Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<MessageAttemptOut>> {
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = state.message(&app, &msg_id).await?;
     let a = state
         .store
         .get_attempt(&app.id, &m.id, &attempt_id)

@@ -193,11 +193,7 @@ async fn load(
     ep: &str,
 ) -> ApiResult<(Application, Endpoint)> {
     let app = state.app(p, app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, ep)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, ep).await?;
     Ok((app, ep))
 }
 

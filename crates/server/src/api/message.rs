@@ -229,11 +229,7 @@ pub async fn get_message(
     let with_content = q.bool("with_content", true);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = state.message(&app, &msg_id).await?;
     Ok(Json(MessageOut::new(m, with_content)))
 }
 
@@ -248,11 +244,7 @@ pub async fn expunge_message_content(
     Path((app_id, msg_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = state.message(&app, &msg_id).await?;
     if !state.store.expunge_message(&app.id, &m.id).await? {
         return Err(ApiError::not_found("message"));
     }
@@ -274,11 +266,7 @@ pub async fn list_message_destinations(
     let lq = q.list_query(Some(Kind::Endpoint), Order::Ascending);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let m = state
-        .store
-        .get_message(&app.id, &msg_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let m = state.message(&app, &msg_id).await?;
     let page = state.store.list_destinations(&app.id, &m.id, &lq).await?;
     Ok(Json(ListResponse::from_page(page, |(e, d)| {
         MessageEndpointOut::new(e, super::types::overlay(d, &state.engine))
@@ -327,11 +315,7 @@ pub async fn list_endpoint_messages(
     let with_content = q.bool("with_content", true);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
-    let ep = state
-        .store
-        .get_endpoint(&app.id, &ep_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let ep = state.endpoint(&app, &ep_id).await?;
     let page = state
         .store
         .list_endpoint_messages(&app.id, &ep.id, &lq, &filter)

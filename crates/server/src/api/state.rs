@@ -90,6 +90,30 @@ impl AppState {
         hookd_core::time::Timestamp(hookd_core::time::Timestamp::now().0.saturating_add(ms))
     }
 
+    /// The endpoint of `app` named by a path parameter (id or uid), or a 404.
+    pub async fn endpoint(
+        &self,
+        app: &Application,
+        id_or_uid: &str,
+    ) -> ApiResult<hookd_core::model::Endpoint> {
+        self.store
+            .get_endpoint(&app.id, id_or_uid)
+            .await?
+            .ok_or_else(|| ApiError::not_found("endpoint"))
+    }
+
+    /// The message of `app` named by a path parameter (id or eventId), or a 404.
+    pub async fn message(
+        &self,
+        app: &Application,
+        id_or_event_id: &str,
+    ) -> ApiResult<hookd_core::model::Message> {
+        self.store
+            .get_message(&app.id, id_or_event_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("message"))
+    }
+
     /// The application named by a path parameter (id or uid), as the caller may see it.
     /// Other organisations' applications, and for app-scoped keys other
     /// applications, are indistinguishable from missing ones.
