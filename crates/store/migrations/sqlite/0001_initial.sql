@@ -102,7 +102,6 @@ CREATE TABLE deliveries (
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
-CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
 CREATE INDEX deliveries_endpoint ON deliveries(endpoint_id, msg_id);
 CREATE INDEX deliveries_owner ON deliveries(lease_owner, next_attempt_at) WHERE status = 1;
 
