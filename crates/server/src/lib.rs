@@ -142,6 +142,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         store,
         metrics: metrics.clone(),
         apps: Default::default(),
+        keys: Default::default(),
         engine: engine.clone(),
         admin_token_hash: config.admin_token().map(hash_key),
         config: Arc::new(config),

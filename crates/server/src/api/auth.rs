@@ -49,11 +49,47 @@ async fn principal(
             scope: Scope::Org,
         });
     }
+    if let Some(p) = state.keys.get(&hash) {
+        return Ok(p);
+    }
     match state.store.find_api_key(hash).await? {
-        Some(k) => Ok(Principal {
-            org_id: k.org_id,
-            scope: k.scope,
-        }),
+        Some(k) => {
+            let p = Principal {
+                org_id: k.org_id,
+                scope: k.scope,
+            };
+            state.keys.put(hash, &p);
+            Ok(p)
+        }
         None => Err(ApiError::Unauthorized("invalid API key".into())),
+    }
+}
+
+/// How long a verified key is trusted without asking the store again. A
+/// revocation (`hookd token revoke`, which works on the database directly)
+/// takes effect within this time.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Keys verified recently, by hash: saves a store read on every request.
+#[derive(Default)]
+pub struct KeyCache {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, hash: &[u8; 32]) -> Option<Principal> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], p: &Principal) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= KEY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash, (p.clone(), std::time::Instant::now()));
     }
 }

@@ -4,7 +4,7 @@
 mod actions;
 mod application;
 mod attempt;
-mod auth;
+pub mod auth;
 mod endpoint;
 pub mod error;
 mod event_type;

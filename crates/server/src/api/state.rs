@@ -58,6 +58,7 @@ pub struct AppState {
     pub admin_token_hash: Option<[u8; 32]>,
     pub engine: Engine,
     pub apps: Arc<AppCache>,
+    pub keys: Arc<super::auth::KeyCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 

@@ -124,7 +124,17 @@ async fn other_organisations_cannot_see_each_others_data_and_keys_can_be_revoked
 
     let revoked = app.cli(&["token", "revoke", &key_id]).await;
     assert!(revoked.status.success(), "{revoked:?}");
-    let resp = send(as_other(Method::GET, "/api/v1/app")).await;
+    // Verified keys are cached for KEY_CACHE_TTL: the revocation bites within it.
+    let deadline = std::time::Instant::now()
+        + hookd::api::auth::KEY_CACHE_TTL
+        + std::time::Duration::from_secs(2);
+    let resp = loop {
+        let resp = send(as_other(Method::GET, "/api/v1/app")).await;
+        if resp.status == 401 || std::time::Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_error(&resp, 401, "authentication_failed");
     let listed = app.cli(&["token", "list"]).await;
     let line = listed
