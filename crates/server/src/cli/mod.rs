@@ -71,6 +71,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Create or upgrade the database schema, then exit (`serve` also does
+    /// this at start).
+    Migrate,
     /// Validate the configuration (defaults, --config file, HOOKD_* variables,
     /// flags) without starting, and print the settings in effect.
     #[command(name = "check-config")]
@@ -161,9 +164,11 @@ pub struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(_) | Command::Token { .. } | Command::Openapi | Command::CheckConfig(_) => {
-            server_side(cli)
-        }
+        Command::Serve(_)
+        | Command::Token { .. }
+        | Command::Openapi
+        | Command::CheckConfig(_)
+        | Command::Migrate => server_side(cli),
         command => client_side(command),
     }
 }
@@ -233,6 +238,7 @@ fn server_side(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(_) => server::serve(config).await,
             Command::Token { command } => server::token(config, command).await,
+            Command::Migrate => server::migrate(config).await,
             _ => Ok(()),
         }
     });
@@ -282,7 +288,8 @@ fn client_side(command: Command) -> ExitCode {
             Command::Serve(_)
             | Command::Token { .. }
             | Command::Openapi
-            | Command::CheckConfig(_) => Ok(()),
+            | Command::CheckConfig(_)
+            | Command::Migrate => Ok(()),
         }
     });
     match result {

@@ -74,6 +74,17 @@ fn otlp(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkT
     ))
 }
 
+/// Opens the store, which applies any pending migrations, and reports it.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = crate::open_store(&config)?;
+    store.ping().await?;
+    println!(
+        "database {} is up to date",
+        hookd_store::redact_url(&config.database_url)
+    );
+    Ok(())
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = hookd_store::redact_url(&config.database_url);
     let running = crate::start(config).await?;

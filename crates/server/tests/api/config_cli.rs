@@ -262,3 +262,16 @@ async fn check_config_validates_without_starting() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stderr.contains("retry_schedule"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_exits() {
+    let (dir, db) = temp_db();
+    let out = run_hookd(&["migrate", "--database-url", &db], &[]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
+    // The schema is there: a token can be created in it without a server.
+    let out = run_hookd(&["--database-url", &db, "token", "create"], &[]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.trim().starts_with("hk_"), "{}", out.stdout);
+    drop(dir);
+}

@@ -318,6 +318,28 @@ async fn three_nodes_share_work_and_survive_one_being_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrate_prepares_a_postgres_database() {
+    let Some(admin) = admin_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let db = Db::create(&admin, "migrate");
+    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["migrate", "--database-url", &db.url])
+        .env_remove("HOOKD_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    assert!(psql(&db.url, "SELECT 1 FROM hookd_schema_migrations"));
+    assert!(psql(&db.url, "SELECT lease_owner FROM deliveries LIMIT 1"));
+    // Running it again changes nothing and succeeds.
+    let again = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["migrate", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_and_worker_roles_split_the_work() {
     let Some(admin) = admin_url() else { return };
     let _serial = SERIAL.lock().await;
