@@ -473,6 +473,9 @@ pub trait Store: Send + Sync + 'static {
         let _ = f;
     }
 
+    /// How many endpoints are disabled, across all organisations (a gauge).
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64>;
+
     /// A cheap round trip proving the store answers.
     async fn ping(&self) -> StoreResult<()>;
 }

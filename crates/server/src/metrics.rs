@@ -57,6 +57,7 @@ pub struct Metrics {
     pub store_ops: Family<OpLabel, Histogram>,
     pub endpoints_disabled: Family<ReasonLabel, Counter>,
     queue: Family<StateLabel, Gauge>,
+    disabled_now: Gauge,
     oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
@@ -83,6 +84,7 @@ impl Metrics {
             }),
             endpoints_disabled: Family::default(),
             queue: Family::default(),
+            disabled_now: Gauge::default(),
             oldest_due: Gauge::default(),
             registry: Registry::default(),
         };
@@ -115,6 +117,11 @@ impl Metrics {
             "endpoints_disabled",
             "Endpoints disabled, by reason",
             m.endpoints_disabled.clone(),
+        );
+        registry.register(
+            "disabled_endpoints",
+            "Endpoints disabled right now",
+            m.disabled_now.clone(),
         );
         registry.register(
             "queue_deliveries",
@@ -160,8 +167,12 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the scheduler's current state.
-    pub fn render(&self, stats: &crate::delivery::Stats) -> String {
+    /// The text exposition, with the scheduler's current state and, when the
+    /// store answered, the number of disabled endpoints.
+    pub fn render(&self, stats: &crate::delivery::Stats, disabled: Option<u64>) -> String {
+        if let Some(n) = disabled {
+            self.disabled_now.set(n as i64);
+        }
         for (state, v) in [
             ("due", stats.ready),
             ("waiting", stats.waiting),
@@ -573,6 +584,14 @@ impl Store for MeteredStore {
         self.timed(
             "expunge_message",
             self.inner.expunge_message(app_id, msg_id),
+        )
+        .await
+    }
+
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
+        self.timed(
+            "count_disabled_endpoints",
+            self.inner.count_disabled_endpoints(),
         )
         .await
     }

@@ -130,7 +130,10 @@ async fn render_metrics(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&state.engine.stats()),
+        state.metrics.render(
+            &state.engine.stats(),
+            state.store.count_disabled_endpoints().await.ok(),
+        ),
     )
 }
 

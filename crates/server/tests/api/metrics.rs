@@ -135,6 +135,22 @@ async fn metrics_count_a_known_workload_exactly() {
         sample(&after, "hookd_queue_deliveries{state=\"in_flight\"}"),
         0.0
     );
+    assert_eq!(sample(&after, "hookd_disabled_endpoints"), 0.0);
+    // Disabling an endpoint shows in the gauge at the next scrape.
+    let eps = app.get("/api/v1/app/m/endpoint").await.expect(200);
+    let first = eps["data"][0]["id"].as_str().unwrap().to_string();
+    app.patch(
+        &format!("/api/v1/app/m/endpoint/{first}"),
+        &json!({"disabled": true}),
+    )
+    .await
+    .expect(200);
+    let now = app.get("/metrics").await.text;
+    assert_eq!(sample(&now, "hookd_disabled_endpoints"), 1.0);
+    assert_eq!(
+        sample(&now, "hookd_endpoints_disabled_total{reason=\"manual\"}"),
+        1.0
+    );
     // No per-message, per-endpoint or per-application labels: no label value is an id.
     for value in after
         .split("=\"")

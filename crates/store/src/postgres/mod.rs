@@ -1775,6 +1775,18 @@ impl Store for PostgresStore {
         tokio::spawn(listen_changes(self.config.clone(), f));
     }
 
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
+        single(&self.pool, async |c| {
+            let rows = query(c, "SELECT COUNT(*) FROM endpoints WHERE disabled", &[]).await?;
+            let n: i64 = match rows.first() {
+                Some(r) => col(r, 0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         single(&self.pool, async |c| {
             query(c, "SELECT 1", &[]).await?;

@@ -1585,6 +1585,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
+        self.db
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM endpoints WHERE disabled = 1",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n.max(0) as u64)
+                .map_err(db_err)
+            })
+            .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db
             .read(|conn| {

@@ -166,4 +166,17 @@ conformance! {
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].endpoint_id, e2.id);
     }
+
+    async fn disabled_endpoints_are_counted(cx) {
+        let s = &*cx.store;
+        assert_eq!(s.count_disabled_endpoints().await.unwrap(), 0);
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let e1 = s.create_endpoint(endpoint(&a.id)).await.unwrap();
+        s.create_endpoint(endpoint(&a.id)).await.unwrap();
+        s.modify_endpoint(&a.id, &e1.id, Box::new(|e| e.disabled = true)).await.unwrap();
+        assert_eq!(s.count_disabled_endpoints().await.unwrap(), 1);
+        s.delete_endpoint(&a.id, &e1.id).await.unwrap();
+        assert_eq!(s.count_disabled_endpoints().await.unwrap(), 0);
+    }
 }
