@@ -21,7 +21,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,113 +31,16 @@ use serde_json::{Value, json};
 /// The package and version the cross-check runs against.
 const REQUIREMENT: &str = "standardwebhooks==1.1.0";
 
-/// `target/` (the parent of `target/tmp`, so it follows `CARGO_TARGET_DIR`).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
+/// The shared setup of hookd's cross-implementation tests (venvs under
+/// `target/`, a lock between test processes).
+#[path = "../../server/tests/support/pyenv.rs"]
+mod pyenv;
 
-fn required() -> bool {
-    std::env::var("HOOKD_REQUIRE_SDK_TESTS").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// A lock held by creating a file exclusively; removed on drop. One left
-/// behind by a killed run is taken over once older than any install takes.
-struct FileLock(PathBuf);
-
-impl FileLock {
-    const STALE: Duration = Duration::from_secs(10 * 60);
-    const WAIT: Duration = Duration::from_secs(10 * 60);
-
-    fn acquire(path: PathBuf) -> Result<FileLock, String> {
-        let start = Instant::now();
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(_) => return Ok(FileLock(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok());
-                    if age.is_some_and(|a| a > Self::STALE) {
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if start.elapsed() > Self::WAIT {
-                        return Err(format!("timed out waiting for {}", path.display()));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
-            }
-        }
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Runs a setup command; its stdout, or a reason including its output.
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{shown} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
+use pyenv::required;
 
 /// The venv's python, installing the venv first if needed.
 fn install() -> Result<PathBuf, String> {
-    let version = run(Command::new("python3").arg("--version"))
-        .map_err(|e| format!("python3 is not available: {e}"))?;
-    let target = target_dir();
-    std::fs::create_dir_all(&target)
-        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let _lock = FileLock::acquire(target.join("pyenv-cli.lock"))?;
-    let venv = target.join("pyenv-cli");
-    let python = venv.join("bin").join("python");
-    let stamp_path = venv.join(".hookd-stamp");
-    let stamp = format!("{REQUIREMENT}\n{}", version.trim());
-    if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
-        return Ok(python);
-    }
-    match std::fs::remove_dir_all(&venv) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot clear {}: {e}", venv.display())),
-    }
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .map_err(|e| format!("cannot create a venv (is python3-venv installed?): {e}"))?;
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        REQUIREMENT,
-    ]))
-    .map_err(|e| format!("cannot install {REQUIREMENT} with pip: {e}"))?;
-    // Written last: a stamp means the venv is complete.
-    std::fs::write(&stamp_path, stamp)
-        .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;
-    Ok(python)
+    pyenv::python_venv("pyenv-cli", &[REQUIREMENT])
 }
 
 /// Runs the check script with `request` on stdin; its JSON answer.

@@ -14,5 +14,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+#[path = "../support/pyenv.rs"]
+mod pyenv;
 mod retention;
 mod sdk;

@@ -4,8 +4,8 @@
 //!
 //! Each SDK is installed once into `target/sdk-env/<sdk>` (a Python venv; an
 //! npm prefix) and reused while its pinned requirements are unchanged. A
-//! directory lock keeps concurrent test processes from installing at the
-//! same time; a `OnceLock` does the same for the tests of this process.
+//! lock file keeps concurrent test processes from installing at the same
+//! time; a `OnceLock` does the same for the tests of this process.
 //!
 //! When python3/node/npm are missing or the installation fails, the test
 //! prints `SKIPPED: <reason>` and passes, unless `HOOKD_REQUIRE_SDK_TESTS` is
@@ -15,9 +15,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::{TestApp, spawn_app_with};
+use crate::pyenv::{self, run};
 
 /// A prepared environment, or why there is none.
 type Prepared = Result<PathBuf, String>;
@@ -26,20 +27,10 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `target/sdk-env` (next to `target/tmp`, so it follows `CARGO_TARGET_DIR`).
-fn env_root() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("sdk-env")
-}
-
-fn sdk_tests_required() -> bool {
-    std::env::var("HOOKD_REQUIRE_SDK_TESTS").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Skips loudly, or fails when SDK tests are required.
 fn skip(sdk: &str, reason: &str) {
     assert!(
-        !sdk_tests_required(),
+        !pyenv::required(),
         "{sdk} SDK test cannot run and HOOKD_REQUIRE_SDK_TESTS is set: {reason}"
     );
     // Straight to the stderr handle: libtest captures `eprintln!` of passing
@@ -50,98 +41,21 @@ fn skip(sdk: &str, reason: &str) {
     );
 }
 
-/// Runs a setup command, returning its stdout or a reason including stderr.
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{shown} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// A lock held by creating a directory (atomic on every platform and
-/// needing no dependency); removed on drop. One left behind by a killed run
-/// is taken over once it is older than any installation could take.
-struct DirLock(PathBuf);
-
-impl DirLock {
-    const STALE: Duration = Duration::from_secs(20 * 60);
-    const WAIT: Duration = Duration::from_secs(15 * 60);
-
-    fn acquire(path: PathBuf) -> Result<DirLock, String> {
-        let start = Instant::now();
-        loop {
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(DirLock(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok());
-                    if age.is_some_and(|a| a > Self::STALE) {
-                        let _ = std::fs::remove_dir(&path);
-                        continue;
-                    }
-                    if start.elapsed() > Self::WAIT {
-                        return Err(format!("timed out waiting for {}", path.display()));
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
-            }
-        }
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
-/// Ensures `target/sdk-env/<name>` was built by `build` from `inputs` (and
-/// `tool_version`); rebuilds it when they changed or a build was interrupted.
+/// Ensures `target/sdk-env/<name>` was built by `build` from `inputs`
+/// (and `tool_version`); rebuilds it when they changed.
 fn prepare(
     name: &str,
     inputs: &[PathBuf],
     tool_version: &str,
     build: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Prepared {
-    let root = env_root();
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    let _lock = DirLock::acquire(root.join(format!("{name}.lock")))?;
-    let dir = root.join(name);
-    let stamp_path = dir.join(".hookd-stamp");
     let mut stamp = format!("{tool_version}\n");
     for input in inputs {
         let text = std::fs::read_to_string(input)
             .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
         stamp.push_str(&text);
     }
-    if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
-        return Ok(dir);
-    }
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot clear {}: {e}", dir.display())),
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    build(&dir)?;
-    // Written last: a stamp means the environment is complete.
-    std::fs::write(&stamp_path, stamp)
-        .map_err(|e| format!("cannot write {}: {e}", stamp_path.display()))?;
-    Ok(dir)
+    pyenv::prepare(&format!("sdk-env/{name}"), &stamp, build)
 }
 
 fn venv_python(venv: &Path) -> PathBuf {

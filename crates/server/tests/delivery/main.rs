@@ -18,6 +18,8 @@ mod events;
 mod failures;
 mod helpers;
 mod limits;
+#[path = "../support/pyenv.rs"]
+mod pyenv;
 mod python;
 mod receiver;
 mod retries;
