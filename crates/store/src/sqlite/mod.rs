@@ -69,6 +69,19 @@ fn paginate(sql: &mut String, args: &mut Vec<Value>, key_col: &str, q: &ListQuer
     args.push(Value::Integer(q.limit as i64 + 1));
 }
 
+/// At most one row of a prepared (cached) statement: lookups by key.
+fn query_one<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    map: impl FnOnce(&Row) -> rusqlite::Result<T>,
+) -> StoreResult<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.query_row(params, map))
+        .optional()
+        .map_err(db_err)
+}
+
 fn query_rows<T>(
     conn: &Connection,
     sql: &str,
@@ -221,13 +234,12 @@ fn find_app(conn: &Connection, org_id: &str, key: &str) -> StoreResult<Option<Ap
     } else {
         "uid"
     };
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {APP_COLS} FROM applications WHERE org_id = ?1 AND {col} = ?2"),
         params![org_id, key],
         app_row,
     )
-    .optional()
-    .map_err(db_err)
 }
 
 fn find_endpoint(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Option<Endpoint>> {
@@ -236,23 +248,21 @@ fn find_endpoint(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Opti
     } else {
         "uid"
     };
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = ?1 AND e.{col} = ?2"),
         params![app_id, key],
         ep_row,
     )
-    .optional()
-    .map_err(db_err)
 }
 
 fn find_event_type(conn: &Connection, org_id: &str, name: &str) -> StoreResult<Option<EventType>> {
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {ET_COLS} FROM event_types WHERE org_id = ?1 AND name = ?2"),
         params![org_id, name],
         et_row,
     )
-    .optional()
-    .map_err(db_err)
 }
 
 fn find_message(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Option<Message>> {
@@ -261,13 +271,12 @@ fn find_message(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Optio
     } else {
         "event_id"
     };
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {MSG_COLS} FROM messages m WHERE m.app_id = ?1 AND m.{col} = ?2"),
         params![app_id, key],
         |r| msg_row_at(r, 0),
     )
-    .optional()
-    .map_err(db_err)
 }
 
 fn upsert_app_row(conn: &Connection, a: &Application, insert: bool) -> StoreResult<()> {
@@ -423,14 +432,12 @@ fn attempt_filters(sql: &mut String, args: &mut Vec<Value>, f: &AttemptFilter) {
 
 fn attach_messages(conn: &Connection, attempts: &mut [Attempt]) -> StoreResult<()> {
     for a in attempts.iter_mut() {
-        a.msg = conn
-            .query_row(
-                &format!("SELECT {MSG_COLS} FROM messages m WHERE m.id = ?1"),
-                params![a.msg_id],
-                |r| msg_row_at(r, 0),
-            )
-            .optional()
-            .map_err(db_err)?;
+        a.msg = query_one(
+            conn,
+            &format!("SELECT {MSG_COLS} FROM messages m WHERE m.id = ?1"),
+            params![a.msg_id],
+            |r| msg_row_at(r, 0),
+        )?;
     }
     Ok(())
 }
@@ -1137,7 +1144,8 @@ impl Store for SqliteStore {
         );
         self.db
             .read(move |conn| {
-                conn.query_row(
+                query_one(
+                    conn,
                     &format!(
                         "SELECT {ATT_COLS} FROM attempts a \
                          WHERE a.app_id = ?1 AND a.msg_id = ?2 AND a.id = ?3"
@@ -1145,8 +1153,6 @@ impl Store for SqliteStore {
                     params![app_id, msg_id, id],
                     att_row,
                 )
-                .optional()
-                .map_err(db_err)
             })
             .await
     }
@@ -1275,13 +1281,12 @@ impl Store for SqliteStore {
         let id = endpoint_id.to_string();
         self.db
             .read(move |conn| {
-                conn.query_row(
+                query_one(
+                    conn,
                     &format!("SELECT {EP_COLS} FROM endpoints e WHERE e.id = ?1"),
                     params![id],
                     ep_row,
                 )
-                .optional()
-                .map_err(db_err)
             })
             .await
     }
@@ -1290,13 +1295,12 @@ impl Store for SqliteStore {
         let id = msg_id.to_string();
         self.db
             .read(move |conn| {
-                conn.query_row(
+                query_one(
+                    conn,
                     &format!("SELECT {MSG_COLS} FROM messages m WHERE m.id = ?1"),
                     params![id],
                     |r| msg_row_at(r, 0),
                 )
-                .optional()
-                .map_err(db_err)
             })
             .await
     }
@@ -1305,13 +1309,12 @@ impl Store for SqliteStore {
         let id = app_id.to_string();
         self.db
             .read(move |conn| {
-                conn.query_row(
+                query_one(
+                    conn,
                     &format!("SELECT {APP_COLS} FROM applications WHERE id = ?1"),
                     params![id],
                     app_row,
                 )
-                .optional()
-                .map_err(db_err)
             })
             .await
     }
