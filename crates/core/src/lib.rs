@@ -1,5 +1,21 @@
-//! hookd's domain: identifiers, validation, records and the `Store` trait.
-//! Nothing in this crate performs I/O.
+//! hookd's domain: identifiers, validation, records, the rules of delivery
+//! and the `Store` traits. Nothing in this crate performs I/O.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`ids`] | prefixed, time-sortable ids (`app_…`, `msg_…`) |
+//! | [`validate`] | request checks that name the field (Svix `loc`) |
+//! | [`model`] | records as stored: applications, endpoints, messages, attempts |
+//! | [`store`] | the store traits by aggregate, and the rules both backends share |
+//! | [`retry`] | the retry schedule and the decision after an attempt |
+//! | [`secret`], [`auth`] | signing secrets, API key hashing |
+//! | [`time`], [`random`] | timestamps, randomness |
+//!
+//! Flow: the API validates a request ([`validate`]), builds a record
+//! ([`model`]) and calls the [`store`]; the delivery engine reads the
+//! queue from the store, attempts, asks [`retry`] what comes next and
+//! records the outcome through the store, whose rules decide the
+//! delivery's state and the endpoint's.
 
 pub mod auth;
 pub mod ids;

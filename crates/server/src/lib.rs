@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookd_core::auth::hash_key;
-use hookd_core::store::Store;
+use hookd_core::store::{Change, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,7 +21,7 @@ use crate::api::state::AppState;
 use crate::config::Config;
 use crate::delivery::client::{Client, ClientConfig};
 use crate::delivery::{Engine, EngineConfig};
-use crate::metrics::{MeteredStore, Metrics};
+use crate::metrics::Metrics;
 
 /// Name of the organisation `HOOKD_ADMIN_TOKEN` belongs to.
 pub const DEFAULT_ORG: &str = "default";
@@ -85,7 +85,7 @@ async fn retention(store: Arc<dyn Store>, every: Duration) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "retention sweep failed");
+                    tracing::warn!(error = %e.chain(), "retention sweep failed");
                     break;
                 }
             }
@@ -112,10 +112,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
     let addr = config.listen_addr().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn Store> = Arc::new(MeteredStore {
-        inner: store,
-        metrics: metrics.clone(),
-    });
+    store.observe(metrics.clone());
     let default_org = store
         .ensure_org(DEFAULT_ORG)
         .await
@@ -148,11 +145,11 @@ pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::
         config: Arc::new(config),
         default_org_id: default_org.id,
     };
-    // Changes made through other nodes reach this node's caches.
+    // Every change, made here or through another node, reaches the caches.
     {
         let (engine, apps) = (state.engine.clone(), state.apps.clone());
         state.store.watch_changes(Box::new(move |change| {
-            if let hookd_core::store::Change::App(id) = &change {
+            if let Change::App(id) | Change::AppDeleted(id) = &change {
                 apps.invalidate(id);
             }
             engine.on_change(change);

@@ -31,9 +31,3 @@ pub(crate) fn raw_payload(s: String) -> Box<RawValue> {
         RawValue::from_string("null".into()).unwrap_or_default()
     })
 }
-
-// The `Conflict` messages both stores return; the API shows them to clients.
-pub(crate) const APP_UID_TAKEN: &str = "an application with this uid already exists";
-pub(crate) const ENDPOINT_UID_TAKEN: &str = "an endpoint with this uid already exists";
-pub(crate) const EVENT_TYPE_TAKEN: &str = "an event type with this name already exists";
-pub(crate) const EVENT_ID_TAKEN: &str = "a message with this eventId already exists";

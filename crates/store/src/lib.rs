@@ -1,9 +1,21 @@
 //! hookd's storage backends: SQLite (embedded, the default) and PostgreSQL
 //! (many nodes, one database), chosen by the database URL. Both implement
 //! [`Store`] with the same behaviour; `tests/conformance` holds them to it.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `sqlite/`, `postgres/` | one file per store trait (`apps.rs` implements `AppStore`, …), plus each backend's plumbing |
+//! | `sql` | run-time SQL both write alike: pagination, listing filters, status codes |
+//! | `hub` | timing operations for the observer, telling watchers of changes |
+//! | `codec` | stored forms of lists, maps and payloads |
+//!
+//! The rules (routing, auto-disable, delivery states) come from
+//! `hookd_core::store`; a backend holds SQL and row mapping only.
 
 mod codec;
+mod hub;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -21,7 +33,7 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
             std::path::Path::new(&path),
         )?)),
         Ok(DatabaseUrl::Postgres(pg)) => Ok(Arc::new(postgres::PostgresStore::open(&pg)?)),
-        Err(e) => Err(StoreError::Backend(e)),
+        Err(e) => Err(StoreError::backend(e)),
     }
 }
 

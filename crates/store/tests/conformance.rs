@@ -19,20 +19,18 @@ mod support;
 mod apps;
 #[path = "conformance/attempts.rs"]
 mod attempts;
-#[path = "conformance/claims.rs"]
-mod claims;
+#[path = "conformance/deliveries.rs"]
+mod deliveries;
 #[path = "conformance/endpoints.rs"]
 mod endpoints;
-#[path = "conformance/engine.rs"]
-mod engine;
 #[path = "conformance/event_types.rs"]
 mod event_types;
 #[path = "conformance/idempotency.rs"]
 mod idempotency;
+#[path = "conformance/keys.rs"]
+mod keys;
 #[path = "conformance/messages.rs"]
 mod messages;
-#[path = "conformance/orgs.rs"]
-mod orgs;
 #[path = "conformance/postgres_only.rs"]
 mod postgres_only;
 #[path = "conformance/retention.rs"]

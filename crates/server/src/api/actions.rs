@@ -1,12 +1,10 @@
 //! Manual delivery actions: resend, recover, endpoint stats, example events.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use hookd_core::ids::{self, Kind};
-use hookd_core::store::{NewMessage, QueuedDelivery};
+use hookd_core::store::NewMessage;
 use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
 use serde::{Deserialize, Serialize};
@@ -75,12 +73,6 @@ pub struct EventExampleIn {
     pub payload: Option<Box<RawValue>>,
 }
 
-fn enqueue(state: &AppState, queued: Vec<QueuedDelivery>) -> usize {
-    let n = queued.len();
-    state.engine.enqueue(queued, None);
-    n
-}
-
 /// Resend a message to an endpoint now (a manual attempt, then the usual retries).
 #[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", tag = "Message Attempt",
     params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId"),
@@ -108,21 +100,13 @@ pub async fn resend_message(
         ));
     }
     let queued = state
-        .store
-        .requeue(
-            &app.id,
-            &ep.id,
-            std::slice::from_ref(&m.id),
-            Timestamp::now(),
-            state.engine.owner().as_deref(),
-        )
+        .engine
+        .requeue(&app.id, &ep.id, std::slice::from_ref(&m.id))
         .await?;
-    if queued.is_empty() {
-        return Err(ApiError::Conflict(
-            "this message is being sent to this endpoint right now".into(),
-        ));
+    if queued == 0 {
+        // Deleted since it was looked up.
+        return Err(ApiError::not_found("message"));
     }
-    enqueue(&state, queued);
     Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})))
 }
 
@@ -184,17 +168,7 @@ pub async fn recover_endpoint(
         .await?;
     let mut queued_total = 0;
     for chunk in ids_failed.chunks(500) {
-        let queued = state
-            .store
-            .requeue(
-                &app.id,
-                &ep.id,
-                chunk,
-                Timestamp::now(),
-                state.engine.owner().as_deref(),
-            )
-            .await?;
-        queued_total += enqueue(&state, queued);
+        queued_total += state.engine.requeue(&app.id, &ep.id, chunk).await?;
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -229,12 +203,12 @@ pub async fn get_endpoint_stats(
         .store
         .endpoint_stats(&app.id, &ep.id, since, until)
         .await?;
-    // In-flight attempts are counted as pending by the store.
+    // Attempts under way are pending in the store; only the engine knows them.
     let sending = (state.engine.sending_to(&ep.id) as i64).min(s.pending);
     Ok(Json(EndpointStats {
         success: s.success,
         pending: s.pending - sending,
-        sending: s.sending + sending,
+        sending,
         fail: s.fail,
         canceled: 0,
     }))
@@ -283,9 +257,9 @@ pub async fn send_example(
             parse_json::<Box<RawValue>>(example.to_string().as_bytes())?
         }
     };
-    let (m, deliveries) = state
-        .store
-        .create_message(
+    let m = state
+        .engine
+        .accept(
             &app.id,
             NewMessage {
                 event_type: body.event_type,
@@ -294,18 +268,13 @@ pub async fn send_example(
                 channels: None,
                 tags: None,
                 only_endpoint: Some(ep.id.clone()),
-                owner: state.engine.owner(),
+                owner: None,
                 expires_at: state.expiry(&app, None),
             },
         )
         .await?;
-    let out = MessageOut::new(m.clone(), true);
-    state.engine.enqueue(
-        deliveries
-            .into_iter()
-            .map(|d| QueuedDelivery::new(d, &app.id))
-            .collect(),
-        Some(Arc::new(m)),
-    );
-    Ok((StatusCode::ACCEPTED, Json(out)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageOut::new((*m).clone(), true)),
+    ))
 }

@@ -119,7 +119,7 @@ pub async fn create_or_get(
             {
                 return Ok((StatusCode::OK, existing));
             }
-            Err(ApiError::Conflict(m))
+            Err(ApiError::Conflict(m.to_string()))
         }
         Err(e) => Err(e.into()),
     }
@@ -217,7 +217,6 @@ pub async fn update_application(
                 )
                 .await?
                 .ok_or_else(|| ApiError::not_found("application"))?;
-            state.apps.invalidate(&app.id);
             Ok((StatusCode::OK, Json(app.into())))
         }
         Err(ApiError::NotFound(m)) => {
@@ -313,7 +312,6 @@ pub async fn patch_application(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("application"))?;
-    state.apps.invalidate(&app.id);
     Ok(Json(app.into()))
 }
 
@@ -329,7 +327,5 @@ pub async fn delete_application(
     p.require_org_scope()?;
     let app = state.app(&p, &app_id).await?;
     state.store.delete_app(&p.org_id, &app.id).await?;
-    state.apps.invalidate(&app.id);
-    state.engine.app_deleted(&app.id);
     Ok(StatusCode::NO_CONTENT)
 }

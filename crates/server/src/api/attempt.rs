@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
 use super::extract::{Path, Query, RawQuery};
-use super::message::status_filter;
+use super::message::{message_filter, status_filter};
 use super::state::{AppState, Principal};
 use super::types::{ListResponse, MessageAttemptOut};
 
@@ -37,11 +37,8 @@ fn filter(q: &mut Query, with_msg: bool) -> AttemptFilter {
     AttemptFilter {
         status: status_filter(q),
         status_code_class,
-        event_types: q.list("event_types"),
-        channel: q.str("channel").map(String::from),
+        msg: message_filter(q),
         endpoint_id: None,
-        before: q.datetime("before"),
-        after: q.datetime("after"),
         with_msg,
     }
 }

@@ -428,8 +428,7 @@ pub async fn patch_endpoint(
     Ok(Json(ep.into()))
 }
 
-/// Drops the delivery engine's cached copy and tells the operator.
-/// `check_disabled`: the endpoint was enabled before this change.
+/// Tells the operator. `check_disabled`: the endpoint was enabled before this change.
 fn notify(
     state: &AppState,
     app: &Application,
@@ -437,7 +436,6 @@ fn notify(
     event: &'static str,
     check_disabled: bool,
 ) {
-    state.engine.endpoint_changed(&ep.id);
     state.engine.emit(
         &app.org_id,
         &app.id,
@@ -548,7 +546,6 @@ pub async fn rotate_endpoint_secret(
         }),
     )
     .await?;
-    state.engine.endpoint_changed(&ep.id);
     Ok(Json(EndpointSecretOut { key }))
 }
 
@@ -605,7 +602,6 @@ pub async fn update_endpoint_headers(
         }),
     )
     .await?;
-    state.engine.endpoint_changed(&ep.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -672,6 +668,5 @@ pub async fn patch_endpoint_headers(
         }),
     )
     .await?;
-    state.engine.endpoint_changed(&ep.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -67,9 +67,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Unavailable(m) => ApiError::Unavailable(m),
-            StoreError::Backend(m) => ApiError::Internal(m),
+            StoreError::Conflict(c) => ApiError::Conflict(c.to_string()),
+            // The cause chain is logged; clients see an opaque message.
+            e @ StoreError::Unavailable { .. } => ApiError::Unavailable(e.chain()),
+            e @ StoreError::Backend { .. } => ApiError::Internal(e.chain()),
         }
     }
 }

@@ -108,7 +108,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 )
                 .await;
             if let Err(e) = stored {
-                tracing::warn!(error = %e, "could not store idempotent response");
+                tracing::warn!(error = %e.chain(), "could not store idempotent response");
             }
             Response::from_parts(parts, Body::from(bytes))
         }

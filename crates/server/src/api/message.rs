@@ -5,9 +5,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::DeliveryStatus;
-use std::sync::Arc;
-
-use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order, QueuedDelivery};
+use hookd_core::store::{AttemptFilter, MessageFilter, NewMessage, Order};
 use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
 use utoipa_axum::router::OpenApiRouter;
@@ -108,7 +106,7 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         channels,
         tags,
         only_endpoint: None,
-        owner: state.engine.owner(),
+        owner: None,
         expires_at: Timestamp(own_retention.unwrap_or(0)),
     })
 }
@@ -170,17 +168,12 @@ pub async fn create_message(
     };
     let mut msg = msg;
     msg.expires_at = state.expiry(&app, Some(msg.expires_at.0).filter(|&ms| ms > 0));
-    let (m, deliveries) = state.store.create_message(&app.id, msg).await?;
+    let m = state.engine.accept(&app.id, msg).await?;
     state.metrics.messages_accepted.inc();
-    let out = MessageOut::new(m.clone(), with_content);
-    state.engine.enqueue(
-        deliveries
-            .into_iter()
-            .map(|d| QueuedDelivery::new(d, &app.id))
-            .collect(),
-        Some(Arc::new(m)),
-    );
-    Ok((StatusCode::ACCEPTED, Json(out)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageOut::new((*m).clone(), with_content)),
+    ))
 }
 
 /// List messages, newest first.
@@ -199,12 +192,7 @@ pub async fn list_messages(
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let mut q = Query::new(&raw);
     let lq = q.list_query(Some(Kind::Message), Order::Descending);
-    let filter = MessageFilter {
-        event_types: q.list("event_types"),
-        channel: q.str("channel").map(String::from),
-        before: q.datetime("before"),
-        after: q.datetime("after"),
-    };
+    let filter = message_filter(&mut q);
     let with_content = q.bool("with_content", true);
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
@@ -273,6 +261,16 @@ pub async fn list_message_destinations(
     })))
 }
 
+/// Parses the filters on messages: `event_types`, `channel`, `before`, `after`.
+pub fn message_filter(q: &mut Query) -> MessageFilter {
+    MessageFilter {
+        event_types: q.list("event_types"),
+        channel: q.str("channel").map(String::from),
+        before: q.datetime("before"),
+        after: q.datetime("after"),
+    }
+}
+
 /// Parses the `status` filter (0 success, 1 pending, 2 fail, 3 sending).
 pub fn status_filter(q: &mut Query) -> Option<DeliveryStatus> {
     let v = q.int("status")?;
@@ -306,10 +304,7 @@ pub async fn list_endpoint_messages(
     let lq = q.list_query(Some(Kind::Message), Order::Descending);
     let filter = AttemptFilter {
         status: status_filter(&mut q),
-        event_types: q.list("event_types"),
-        channel: q.str("channel").map(String::from),
-        before: q.datetime("before"),
-        after: q.datetime("after"),
+        msg: message_filter(&mut q),
         ..Default::default()
     };
     let with_content = q.bool("with_content", true);

@@ -131,7 +131,7 @@ async fn render_metrics(
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(
-            &state.engine.stats(),
+            &state.engine.stats().queue(),
             state.store.count_disabled_endpoints().await.ok(),
         ),
     )

@@ -8,10 +8,8 @@
 //! application itself are not emitted, so a failing operator endpoint cannot
 //! feed back into itself.
 
-use std::sync::Arc;
-
 use hookd_core::model::{Application, Endpoint, Message};
-use hookd_core::store::{NewMessage, QueuedDelivery};
+use hookd_core::store::NewMessage;
 use hookd_core::time::Timestamp;
 use serde_json::{Value, json};
 
@@ -92,7 +90,7 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
             Ok(Some(app)) => app,
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot look up the operational application");
+                tracing::warn!(error = %e.chain(), "cannot look up the operational application");
                 return;
             }
         };
@@ -114,7 +112,7 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
             channels: None,
             tags: None,
             only_endpoint: None,
-            owner: engine.owner(),
+            owner: None,
             expires_at: Timestamp(
                 Timestamp::now().0
                     + app
@@ -122,17 +120,8 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
                         .map_or(engine.config.retention_ms, |d| i64::from(d) * 86_400_000),
             ),
         };
-        match store.create_message(&app.id, msg).await {
-            Ok((m, deliveries)) => {
-                let queued = deliveries
-                    .into_iter()
-                    .map(|d| QueuedDelivery::new(d, &app.id))
-                    .collect();
-                engine.enqueue(queued, Some(Arc::new(m)));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, event = event.event_type, "cannot store operational event")
-            }
+        if let Err(e) = engine.accept(&app.id, msg).await {
+            tracing::warn!(error = %e.chain(), event = event.event_type, "cannot store operational event");
         }
     });
 }

@@ -11,6 +11,7 @@
 
 pub mod client;
 mod events;
+mod intake;
 mod scheduler;
 pub mod ssrf;
 mod worker;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use hookd_core::model::Message;
 use hookd_core::retry::Schedule;
 use hookd_core::store::{
-    AttemptEffects, AttemptResult, Change, QueuedDelivery, Store, StoreError, StoreResult,
+    AttemptEffects, AttemptResult, QueuedDelivery, Store, StoreError, StoreResult,
 };
 use hookd_core::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
@@ -160,7 +161,7 @@ async fn maintain(engine: Engine) {
                     engine.alive_nodes.store(n, Ordering::Relaxed);
                     last_beat = std::time::Instant::now();
                 }
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                Err(e) => tracing::warn!(error = %e.chain(), "heartbeat failed"),
             }
         }
         if !cfg.shared_store {
@@ -190,7 +191,7 @@ async fn maintain(engine: Engine) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    tracing::warn!(error = %e.chain(), "claiming deliveries failed");
                     break;
                 }
             }
@@ -267,6 +268,16 @@ pub struct Stats {
 pub const STALL_AFTER: Duration = Duration::from_secs(60);
 
 impl Stats {
+    /// The queue gauges of a metrics scrape.
+    pub fn queue(&self) -> crate::metrics::Queue {
+        crate::metrics::Queue {
+            due: self.ready,
+            waiting: self.waiting,
+            in_flight: self.in_flight,
+            oldest_due: self.oldest_due,
+        }
+    }
+
     /// Why the scheduler is unhealthy, if it is.
     pub fn problem(&self) -> Option<String> {
         if self.stopped {
@@ -343,24 +354,6 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Hands committed deliveries to the scheduler.
-    pub fn enqueue(&self, deliveries: Vec<QueuedDelivery>, msg: Option<Arc<Message>>) {
-        if deliveries.is_empty() {
-            return;
-        }
-        if self.tx.send(Command::Enqueue(deliveries, msg)).is_err() {
-            // The scheduler has stopped (shutdown); the deliveries are in the
-            // store and will be resumed at the next start.
-            tracing::debug!("scheduler stopped; deliveries left for the next start");
-        }
-    }
-
-    pub fn endpoint_changed(&self, endpoint_id: &str) {
-        let _ = self
-            .tx
-            .send(Command::EndpointChanged(endpoint_id.to_string()));
-    }
-
     /// Queues a finished attempt for recording (batched with others) now;
     /// the returned future says how it went.
     pub(crate) fn record_queued(
@@ -370,9 +363,9 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         let sent = self.recorder.send(ToRecord::Attempt(Box::new(r), tx));
         async move {
-            sent.map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?;
+            sent.map_err(|_| StoreError::unavailable("the attempt recorder has stopped"))?;
             rx.await
-                .map_err(|_| StoreError::Unavailable("the attempt recorder has stopped".into()))?
+                .map_err(|_| StoreError::unavailable("the attempt recorder has stopped"))?
         }
     }
 
@@ -399,17 +392,6 @@ impl Engine {
     /// How many nodes share the store's work (1 on a store of its own).
     pub fn alive_nodes(&self) -> usize {
         self.alive_nodes.load(Ordering::Relaxed).max(1)
-    }
-
-    /// A change made through another node.
-    pub fn on_change(&self, change: Change) {
-        match change {
-            Change::Endpoint(id) => self.endpoint_changed(&id),
-            Change::App(id) => {
-                let _ = self.tx.send(Command::AppChanged(id));
-            }
-            Change::Deliveries => self.claim_wake.notify_one(),
-        }
     }
 
     /// Whether an attempt of this delivery is under way (status "sending").
@@ -442,11 +424,6 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
-    }
-
-    /// An application was deleted: drop its queued deliveries and cached endpoints.
-    pub fn app_deleted(&self, app_id: &str) {
-        let _ = self.tx.send(Command::AppDeleted(app_id.to_string()));
     }
 
     /// A snapshot of the scheduler's progress.

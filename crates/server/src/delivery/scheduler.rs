@@ -339,7 +339,7 @@ impl Scheduler {
                                 Ok(Some(app)) => ep.rate_limit = app.rate_limit,
                                 Ok(None) => {}
                                 Err(e) => {
-                                    tracing::warn!(endpoint = %id, error = %e, "cannot load application; retrying");
+                                    tracing::warn!(endpoint = %id, error = %e.chain(), "cannot load application; retrying");
                                     tokio::time::sleep(Duration::from_secs(1)).await;
                                     continue;
                                 }
@@ -353,7 +353,7 @@ impl Scheduler {
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(endpoint = %id, error = %e, "cannot load endpoint; retrying");
+                        tracing::warn!(endpoint = %id, error = %e.chain(), "cannot load endpoint; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -410,7 +410,7 @@ impl Scheduler {
                 tokio::spawn(async move {
                     for j in jobs {
                         if let Err(e) = store.fail_delivery(j.msg_id(), j.endpoint_id()).await {
-                            tracing::warn!(error = %e, "cannot mark delivery to a disabled endpoint failed");
+                            tracing::warn!(error = %e.chain(), "cannot mark delivery to a disabled endpoint failed");
                         }
                     }
                 });

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
 use hookd_core::retry::{Decision, decide};
-use hookd_core::store::{AttemptResult, DisableReason, NextStep, QueuedDelivery};
+use hookd_core::store::{AttemptResult, NextStep, QueuedDelivery};
 use hookd_core::time::Timestamp;
 use hookd_webhooks::Key;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -127,7 +127,7 @@ pub(crate) async fn attempt(
             // Deleted with its application: nothing left to deliver.
             Ok(None) => return finish(Done::nothing()),
             Err(e) => {
-                tracing::warn!(error = %e, msg = %job.d.msg_id, "cannot load message; will retry");
+                tracing::warn!(error = %e.chain(), msg = %job.d.msg_id, "cannot load message; will retry");
                 return finish(Done {
                     retry: Some((job, Instant::now() + STORE_RETRY)),
                 });
@@ -264,7 +264,7 @@ async fn send_and_record(
             match effects {
                 Some(e) => e,
                 None => {
-                    tracing::error!(error = %last, msg = %msg.id, endpoint = %endpoint.id, "cannot record attempt");
+                    tracing::error!(error = %last.chain(), msg = %msg.id, endpoint = %endpoint.id, "cannot record attempt");
                     return;
                 }
             }
@@ -273,9 +273,6 @@ async fn send_and_record(
     drop(room);
     if effects.gone {
         return;
-    }
-    if effects.disabled.is_some() {
-        engine.endpoint_changed(&endpoint.id);
     }
 
     // Operational events.
@@ -316,17 +313,11 @@ async fn send_and_record(
         _ => {}
     }
     if let Some(reason) = effects.disabled {
-        engine.metrics.disabled(match reason {
-            DisableReason::Gone => "gone",
-            DisableReason::Failing => "automatic",
-        });
+        engine.metrics.disabled(reason.as_str());
         op(OperationalEvent::endpoint_disabled(
             &endpoint,
             effects.failing_since,
-            match reason {
-                DisableReason::Gone => "gone",
-                DisableReason::Failing => "automatic",
-            },
+            reason.as_str(),
         ));
     }
 }

@@ -18,10 +18,12 @@ use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
     Transaction,
 };
-use hookd_core::store::{StoreError, StoreResult};
+use hookd_core::store::{Conflict, StoreError, StoreResult};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+use crate::sql::{Arg, Dialect, Sql};
 
 /// Connections in the pool when the URL does not say (`?pool_size=N`).
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -111,7 +113,7 @@ impl PgUrl {
         let mut config = self
             .url
             .parse::<tokio_postgres::Config>()
-            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::backend_from("invalid PostgreSQL URL", e))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(POOL_TIMEOUT);
         }
@@ -156,7 +158,7 @@ pub(crate) fn pool(config: tokio_postgres::Config, size: usize) -> StoreResult<P
         .create_timeout(Some(POOL_TIMEOUT))
         .recycle_timeout(Some(POOL_TIMEOUT))
         .build()
-        .map_err(|e| StoreError::Backend(format!("cannot build the PostgreSQL pool: {e}")))
+        .map_err(|e| StoreError::backend_from("cannot build the PostgreSQL pool", e))
 }
 
 /// SQLSTATEs that mean "the server cannot serve this now; try again".
@@ -177,24 +179,24 @@ fn transient(code: &SqlState) -> bool {
 /// `Unavailable`, everything else `Backend` with the server's message.
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
-        let msg = format!("{} ({})", db.message(), db.code().code());
-        return if transient(db.code()) {
-            StoreError::Unavailable(msg)
+        let transient = transient(db.code());
+        return if transient {
+            StoreError::unavailable_from("PostgreSQL cannot serve the request now", e)
         } else {
-            StoreError::Backend(msg)
+            StoreError::backend_from("PostgreSQL", e)
         };
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io {
-        return StoreError::Unavailable(format!("PostgreSQL connection lost: {e}"));
+        return StoreError::unavailable_from("PostgreSQL connection lost", e);
     }
-    StoreError::Backend(e.to_string())
+    StoreError::backend_from("PostgreSQL", e)
 }
 
-/// Unique violations become `Conflict` with the given message.
-pub(crate) fn conflict_or(e: tokio_postgres::Error, what: &str) -> StoreError {
+/// Unique violations become the `Conflict` given.
+pub(crate) fn conflict_or(e: tokio_postgres::Error, what: Conflict) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        return StoreError::Conflict(what.to_string());
+        return what.into();
     }
     pg_err(e)
 }
@@ -204,17 +206,10 @@ pub(crate) fn conflict_or(e: tokio_postgres::Error, what: &str) -> StoreError {
 fn pool_err(e: PoolError) -> StoreError {
     match e {
         PoolError::Timeout(_) => {
-            StoreError::Unavailable("timed out waiting for a PostgreSQL connection".into())
+            StoreError::unavailable("timed out waiting for a PostgreSQL connection")
         }
-        PoolError::Backend(e) => match e.as_db_error() {
-            Some(db) => StoreError::Unavailable(format!(
-                "cannot connect to PostgreSQL: {} ({})",
-                db.message(),
-                db.code().code()
-            )),
-            None => StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")),
-        },
-        other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
+        PoolError::Backend(e) => StoreError::unavailable_from("cannot connect to PostgreSQL", e),
+        other => StoreError::unavailable_from("PostgreSQL pool", other),
     }
 }
 
@@ -289,7 +284,7 @@ pub(crate) async fn transaction<T>(
 }
 
 fn timed_out() -> StoreError {
-    StoreError::Unavailable(format!(
+    StoreError::unavailable(format!(
         "PostgreSQL did not answer within {} s",
         OP_TIMEOUT.as_secs()
     ))
@@ -328,12 +323,12 @@ pub(crate) async fn execute(
     c.execute(&st, params).await.map_err(pg_err)
 }
 
-/// [`execute`] where a unique violation is a `Conflict` saying `what`.
+/// [`execute`] where a unique violation is the `Conflict` given.
 pub(crate) async fn execute_unique(
     c: &impl GenericClient,
     sql: &str,
     params: &Params<'_>,
-    what: &str,
+    what: Conflict,
 ) -> StoreResult<u64> {
     let st = c.prepare_cached(sql).await.map_err(pg_err)?;
     c.execute(&st, params)
@@ -341,36 +336,45 @@ pub(crate) async fn execute_unique(
         .map_err(|e| conflict_or(e, what))
 }
 
-/// A query built at run time: SQL text plus its numbered parameters.
-pub(crate) struct Sql {
-    pub text: String,
-    args: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl Sql {
-    pub fn new(text: impl Into<String>) -> Sql {
-        Sql {
-            text: text.into(),
-            args: Vec::new(),
+/// Binds a run-time query's [`Arg`]s, converting integers to the width
+/// the server inferred for each placeholder (`smallint` status codes,
+/// `int` response codes, `bigint` times), as typed parameters would.
+impl ToSql for Arg {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+            Arg::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+            Arg::Int(v) => v.to_sql(ty, out),
+            Arg::Text(v) => v.to_sql(ty, out),
+            Arg::Texts(v) => v.to_sql(ty, out),
         }
     }
 
-    /// Adds a parameter; its placeholder (`$n`).
-    pub fn arg(&mut self, v: impl ToSql + Sync + Send + 'static) -> String {
-        self.args.push(Box::new(v));
-        format!("${}", self.args.len())
+    fn accepts(_: &Type) -> bool {
+        // Checked per value in `to_sql`; a mismatch there is an error.
+        true
     }
 
-    pub fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
+    tokio_postgres::types::to_sql_checked!();
+}
 
-    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect()
-    }
+/// A run-time query in PostgreSQL's dialect.
+pub(crate) fn sql(text: impl Into<String>) -> Sql {
+    Sql::new(Dialect::Postgres, text)
+}
+
+/// The parameters of a run-time query, as the driver takes them.
+pub(crate) fn params(sql: &Sql) -> Vec<&(dyn ToSql + Sync)> {
+    sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+/// Runs a query built at run time.
+pub(crate) async fn query_sql(c: &impl GenericClient, sql: &Sql) -> StoreResult<Vec<Row>> {
+    query(c, &sql.text, &params(sql)).await
 }
 
 #[cfg(test)]

@@ -43,16 +43,16 @@ pub(crate) async fn apply(pool: &Pool) -> StoreResult<()> {
             .map_err(pg_err)?;
         let known = MIGRATIONS.len() as i64;
         if current > known {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "the database has schema version {current}, newer than this hookd ({known}); \
                  upgrade hookd"
             )));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let version = i as i64 + 1;
-            tx.batch_execute(sql).await.map_err(|e| {
-                StoreError::Backend(format!("migration {version} failed: {}", pg_err(e)))
-            })?;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::backend_from(format!("migration {version} failed"), e))?;
             tx.execute(
                 "INSERT INTO hookd_schema_migrations (version, applied_at) VALUES ($1, $2)",
                 &[&version, &Timestamp::now().0],

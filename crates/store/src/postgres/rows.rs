@@ -6,7 +6,7 @@ use hookd_core::model::{
     ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Scope,
     TriggerType,
 };
-use hookd_core::store::{StoreError, StoreResult};
+use hookd_core::store::{QueuedDelivery, StoreError, StoreResult};
 use hookd_core::time::Timestamp;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
@@ -16,7 +16,7 @@ use crate::codec::{from_json, from_json_opt, raw_payload};
 /// Column `i` of `r`, as `T`.
 pub(crate) fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> StoreResult<T> {
     r.try_get(i)
-        .map_err(|e| StoreError::Backend(format!("reading column {i}: {e}")))
+        .map_err(|e| StoreError::backend_from(format!("reading column {i}"), e))
 }
 
 fn ts(r: &Row, i: usize) -> StoreResult<Timestamp> {
@@ -27,7 +27,7 @@ fn rate_limit(r: &Row, i: usize) -> StoreResult<Option<u16>> {
     Ok(col::<Option<i32>>(r, i)?.map(|v| v as u16))
 }
 
-pub(crate) fn status(v: i16, default: DeliveryStatus) -> DeliveryStatus {
+fn status(v: i16, default: DeliveryStatus) -> DeliveryStatus {
     DeliveryStatus::from_i64(i64::from(v)).unwrap_or(default)
 }
 
@@ -129,6 +129,22 @@ pub(crate) fn delivery_at(r: &Row, o: usize) -> StoreResult<Delivery> {
         status: status(col(r, o + 2)?, DeliveryStatus::Pending),
         attempts: col(r, o + 3)?,
         next_attempt_at: col::<Option<i64>>(r, o + 4)?.map(Timestamp),
+    })
+}
+
+/// Columns of [`queued`], unqualified (single-table queries and `RETURNING`).
+pub(crate) const QUEUED_COLS: &str =
+    "msg_id, endpoint_id, app_id, attempts, next_attempt_at, manual";
+
+/// A [`QUEUED_COLS`] row; a delivery with no time set is due at `now`.
+pub(crate) fn queued(r: &Row, now: Timestamp) -> StoreResult<QueuedDelivery> {
+    Ok(QueuedDelivery {
+        msg_id: col(r, 0)?,
+        endpoint_id: col(r, 1)?,
+        app_id: col(r, 2)?,
+        attempts: col(r, 3)?,
+        due: Timestamp(col::<Option<i64>>(r, 4)?.unwrap_or(now.0)),
+        manual: col(r, 5)?,
     })
 }
 

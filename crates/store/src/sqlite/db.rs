@@ -21,6 +21,8 @@ use hookd_core::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::hub::Hub;
+
 const MAX_BATCH: usize = 512;
 
 /// One queued write: run inside the batch transaction, then told how the commit went.
@@ -45,7 +47,7 @@ where
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(f) = self.f.take() else { return false };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-            .unwrap_or_else(|_| Err(StoreError::Backend("write job panicked".into())));
+            .unwrap_or_else(|_| Err(StoreError::backend("write job panicked")));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -55,7 +57,7 @@ where
         let outcome = match (commit, self.result) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(r)) => r,
-            (Ok(()), None) => Err(StoreError::Backend("write job did not run".into())),
+            (Ok(()), None) => Err(StoreError::backend("write job did not run")),
         };
         let _ = self.tx.send(outcome);
     }
@@ -63,11 +65,13 @@ where
 
 type Job = Box<dyn WriteJob>;
 
-/// Handle to the database; cheap to clone.
+/// Handle to the database; cheap to clone. Every operation goes through
+/// [`Db::read`] or [`Db::write`], which time it for the hub's observer.
 #[derive(Clone)]
 pub struct Db {
     writer: mpsc::UnboundedSender<Job>,
     readers: Arc<ReaderPool>,
+    pub(crate) hub: Arc<Hub>,
 }
 
 struct ReaderPool {
@@ -76,7 +80,7 @@ struct ReaderPool {
 }
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::backend_from("SQLite", e)
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
@@ -100,7 +104,7 @@ impl Db {
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create directory {}: {e}", dir.display()))
+                StoreError::backend_from(format!("cannot create directory {}", dir.display()), e)
             })?;
         }
         let writer_conn = open(
@@ -122,8 +126,9 @@ impl Db {
         std::thread::Builder::new()
             .name("hookd-sqlite-writer".into())
             .spawn(move || writer_loop(writer_conn, rx))
-            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| StoreError::backend_from("cannot start the writer thread", e))?;
         Ok(Db {
+            hub: Arc::default(),
             writer: tx,
             readers: Arc::new(ReaderPool {
                 conns: Mutex::new(conns),
@@ -134,7 +139,15 @@ impl Db {
 
     /// Runs `f` inside the shared write transaction; its effects are durable
     /// when this returns `Ok`, and absent entirely when it returns `Err`.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.hub.timed(op, self.write_untimed(f)).await
+    }
+
+    async fn write_untimed<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -147,13 +160,21 @@ impl Db {
         });
         self.writer
             .send(job)
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the database writer has stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+            .map_err(|_| StoreError::unavailable("the database writer has stopped"))?
     }
 
     /// Runs `f` on a reader connection, off the async runtime.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.hub.timed(op, self.read_untimed(f)).await
+    }
+
+    async fn read_untimed<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -163,7 +184,7 @@ impl Db {
             .permits
             .acquire()
             .await
-            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+            .map_err(|_| StoreError::unavailable("reader pool closed"))?;
         let pool2 = pool.clone();
         tokio::task::spawn_blocking(move || {
             let conn = pool2
@@ -171,9 +192,9 @@ impl Db {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .pop()
-                .ok_or_else(|| StoreError::Backend("reader pool empty".into()))?;
+                .ok_or_else(|| StoreError::backend("reader pool empty"))?;
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
-                .unwrap_or_else(|_| Err(StoreError::Backend("read job panicked".into())));
+                .unwrap_or_else(|_| Err(StoreError::backend("read job panicked")));
             pool2
                 .conns
                 .lock()
@@ -182,7 +203,7 @@ impl Db {
             result
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::backend_from("read task failed", e))?
     }
 }
 

@@ -13,7 +13,7 @@ pub fn apply(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db_err)?;
     if current > MIGRATIONS.len() as i64 {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "the database has schema version {current}, newer than this hookd ({}); upgrade hookd",
             MIGRATIONS.len()
         )));
@@ -25,7 +25,7 @@ pub fn apply(conn: &Connection) -> Result<(), StoreError> {
         ))
         .map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
-            StoreError::Backend(format!("migration {version} failed: {e}"))
+            StoreError::backend_from(format!("migration {version} failed"), e)
         })?;
     }
     Ok(())

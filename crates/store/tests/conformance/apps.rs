@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hookd_core::model::Scope;
-use hookd_core::store::{AttemptFilter, MessageFilter, NextStep, StoreError};
+use hookd_core::store::{AttemptFilter, Conflict, MessageFilter, NextStep, StoreError};
 use hookd_core::time::Timestamp;
 
 use crate::support::*;
@@ -34,10 +34,8 @@ conformance! {
         let other = s.ensure_org("globex").await.unwrap();
         s.create_app(app(&org.id, Some("shop"))).await.unwrap();
         let err = s.create_app(app(&org.id, Some("shop"))).await.unwrap_err();
-        assert_eq!(
-            err,
-            StoreError::Conflict("an application with this uid already exists".into())
-        );
+        assert!(matches!(err, StoreError::Conflict(Conflict::AppUid)), "{err:?}");
+        assert_eq!(err.to_string(), "an application with this uid already exists");
         s.create_app(app(&other.id, Some("shop"))).await.unwrap();
         // Many applications may have no uid.
         s.create_app(app(&org.id, None)).await.unwrap();
@@ -92,10 +90,8 @@ conformance! {
             }))
             .await
             .unwrap_err();
-        assert_eq!(
-            err,
-            StoreError::Conflict("an application with this uid already exists".into())
-        );
+        assert!(matches!(err, StoreError::Conflict(Conflict::AppUid)), "{err:?}");
+        assert_eq!(err.to_string(), "an application with this uid already exists");
         assert_eq!(s.get_app(&org.id, &b.id).await.unwrap(), Some(b));
 
         let other = s.ensure_org("globex").await.unwrap();

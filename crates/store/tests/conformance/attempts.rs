@@ -2,7 +2,9 @@
 //! attempt listings.
 
 use hookd_core::model::{DeliveryStatus, TriggerType};
-use hookd_core::store::{AttemptEffects, AttemptFilter, DisableReason, NextStep, Store};
+use hookd_core::store::{
+    AttemptEffects, AttemptFilter, DisableReason, MessageFilter, NextStep, Store,
+};
 use hookd_core::time::Timestamp;
 
 use crate::support::*;
@@ -264,13 +266,16 @@ conformance! {
         }
         let f = AttemptFilter { endpoint_id: Some(e2.clone()), ..none() };
         assert_eq!(by_msg(m1.id.clone(), f).await, pick(&[3, 4]));
-        let f = AttemptFilter { event_types: Some(strings(&["order.deleted"])), ..none() };
+        let f = AttemptFilter { msg: MessageFilter { event_types: Some(strings(&["order.deleted"])), ..Default::default() }, ..none() };
         assert_eq!(by_ep(e1.clone(), f).await, pick(&[5]));
-        let f = AttemptFilter { channel: Some("eu".into()), ..none() };
+        let f = AttemptFilter { msg: MessageFilter { channel: Some("eu".into()), ..Default::default() }, ..none() };
         assert_eq!(by_ep(e1.clone(), f).await, pick(&[0, 1, 2]));
         let f = AttemptFilter {
-            after: Some(Timestamp(t.0 + 10)),
-            before: Some(Timestamp(t.0 + 50)),
+            msg: MessageFilter {
+                after: Some(Timestamp(t.0 + 10)),
+                before: Some(Timestamp(t.0 + 50)),
+                ..Default::default()
+            },
             ..none()
         };
         assert_eq!(by_ep(e1.clone(), f).await, pick(&[2]), "bounds are exclusive");

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hookd_core::model::OldSecret;
-use hookd_core::store::{AttemptFilter, NextStep, StoreError};
+use hookd_core::store::{AttemptFilter, Conflict, NextStep, StoreError};
 use hookd_core::time::Timestamp;
 
 use crate::support::*;
@@ -45,7 +45,7 @@ conformance! {
         let mut dup = endpoint(&a.id);
         dup.uid = Some("hook".into());
         let err = s.create_endpoint(dup).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("an endpoint with this uid already exists".into()));
+        assert!(matches!(err, StoreError::Conflict(Conflict::EndpointUid)), "{err:?}");
         let mut elsewhere = endpoint(&b.id);
         elsewhere.uid = Some("hook".into());
         s.create_endpoint(elsewhere).await.unwrap();
@@ -126,7 +126,7 @@ conformance! {
             }))
             .await
             .unwrap_err();
-        assert_eq!(err, StoreError::Conflict("an endpoint with this uid already exists".into()));
+        assert!(matches!(err, StoreError::Conflict(Conflict::EndpointUid)), "{err:?}");
         assert_eq!(s.get_endpoint(&a.id, &e.id).await.unwrap(), Some(m2));
         assert_eq!(s.get_endpoint(&a.id, "taken").await.unwrap(), Some(other));
         assert_eq!(

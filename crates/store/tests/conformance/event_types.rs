@@ -1,6 +1,6 @@
 //! Event types: create, conflicts, archive and re-create, listing, modify, delete.
 
-use hookd_core::store::StoreError;
+use hookd_core::store::{Conflict, StoreError};
 use hookd_core::time::Timestamp;
 use serde_json::json;
 
@@ -32,7 +32,7 @@ conformance! {
         let mut again = event_type(&org.id, "user.created");
         again.description = "should not stick".into();
         let err = s.create_event_type(again).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("an event type with this name already exists".into()));
+        assert!(matches!(err, StoreError::Conflict(Conflict::EventTypeName)), "{err:?}");
         assert_eq!(s.get_event_type(&org.id, "user.created").await.unwrap(), Some(et));
     }
 

@@ -36,8 +36,7 @@ pub enum Backend {
 }
 
 /// What a test body gets: the store, and a side door to the database for
-/// the few facts the `Store` API cannot show (rows left behind, a delivery
-/// in the `sending` state).
+/// the few facts the `Store` API cannot show (rows left behind).
 pub struct Ctx {
     pub store: Arc<dyn Store>,
     pub backend: Backend,
@@ -49,27 +48,6 @@ impl Ctx {
     /// restarted.
     pub fn reopen(&self) -> Arc<dyn Store> {
         hookd_store::open(&self.url).expect("cannot reopen the store")
-    }
-
-    /// Runs SQL valid on both backends, bypassing the store.
-    pub async fn exec(&self, sql: &str) {
-        match self.backend {
-            Backend::Sqlite => {
-                let path = self.url.trim_start_matches("sqlite:").to_string();
-                let sql = sql.to_string();
-                tokio::task::spawn_blocking(move || {
-                    let conn = rusqlite::Connection::open(path).unwrap();
-                    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-                    conn.execute_batch(&sql).unwrap();
-                })
-                .await
-                .unwrap();
-            }
-            Backend::Postgres => {
-                let client = pg_connect(&strip_hookd_params(&self.url)).await;
-                client.batch_execute(sql).await.unwrap();
-            }
-        }
     }
 
     /// The single integer `sql` selects, bypassing the store.

@@ -81,7 +81,7 @@ conformance! {
         let org = s.ensure_org("acme").await.unwrap();
         s.create_api_key(&org.id, Scope::Org, None, [7; 32]).await.unwrap();
         let err = s.create_api_key(&org.id, Scope::Org, None, [7; 32]).await.unwrap_err();
-        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
         assert_eq!(s.list_api_keys().await.unwrap().len(), 1);
     }
 

@@ -1,0 +1,224 @@
+//! The delivery queue: one row per message × endpoint, what the delivery
+//! engine resumes at start, claims from other nodes, gives up on and requeues.
+//!
+//! Ownership: a delivery is held by the node whose engine took it
+//! (`lease_owner`); a node that stops heartbeating is dead and anyone may
+//! claim what it held.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::model::{Delivery, DeliveryStatus};
+use crate::time::Timestamp;
+
+/// Nodes silent this long and holding nothing are forgotten.
+pub const FORGET_NODE_AFTER_MS: i64 = 86_400_000;
+
+/// A delivery waiting for its next attempt, as the scheduler tracks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedDelivery {
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub app_id: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    pub due: Timestamp,
+    /// The next attempt was requested by a user (resend, recover).
+    pub manual: bool,
+}
+
+impl QueuedDelivery {
+    /// A freshly created delivery of an application's message.
+    pub fn new(d: Delivery, app_id: &str) -> QueuedDelivery {
+        QueuedDelivery {
+            due: d.next_attempt_at.unwrap_or_else(Timestamp::now),
+            msg_id: d.msg_id,
+            endpoint_id: d.endpoint_id,
+            app_id: app_id.to_string(),
+            attempts: d.attempts,
+            manual: false,
+        }
+    }
+
+    /// A delivery put back in the queue by a user, for an attempt at `now`.
+    pub fn manual(msg_id: String, endpoint_id: &str, app_id: &str, now: Timestamp) -> Self {
+        QueuedDelivery {
+            msg_id,
+            endpoint_id: endpoint_id.to_string(),
+            app_id: app_id.to_string(),
+            attempts: 0,
+            due: now,
+            manual: true,
+        }
+    }
+}
+
+/// Claimed deliveries, oldest due first (ties in key order, so every store
+/// hands them out alike).
+pub fn sort_claimed(claimed: &mut [QueuedDelivery]) {
+    claimed.sort_by(|a, b| {
+        (a.due, &a.msg_id, &a.endpoint_id).cmp(&(b.due, &b.msg_id, &b.endpoint_id))
+    });
+}
+
+/// Whose due deliveries a claim takes, in this order: nobody's, the dead
+/// nodes', and with `reclaim_own` the claimer's own (its previous life).
+pub fn claim_holders(dead: Vec<String>, owner: &str, reclaim_own: bool) -> Vec<Option<String>> {
+    let mut holders: Vec<Option<String>> = vec![None];
+    holders.extend(dead.into_iter().filter(|d| d != owner).map(Some));
+    if reclaim_own {
+        holders.push(Some(owner.to_string()));
+    }
+    holders
+}
+
+/// A change another node (or this one) made, which caches must learn of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An endpoint was changed, disabled or deleted.
+    Endpoint(String),
+    /// An application was changed (its `throttleRate` may apply to its endpoints).
+    App(String),
+    /// An application was deleted with everything under it.
+    AppDeleted(String),
+    /// New deliveries wait for any node to claim them.
+    Deliveries,
+}
+
+impl Change {
+    /// The text form sent between nodes (`endpoint:ep_…`, `app:app_…`, …).
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Endpoint(id) => format!("endpoint:{id}"),
+            Change::App(id) => format!("app:{id}"),
+            Change::AppDeleted(id) => format!("app_deleted:{id}"),
+            Change::Deliveries => "deliveries".into(),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Change> {
+        match s.split_once(':') {
+            Some(("endpoint", id)) => Some(Change::Endpoint(id.to_string())),
+            Some(("app", id)) => Some(Change::App(id.to_string())),
+            Some(("app_deleted", id)) => Some(Change::AppDeleted(id.to_string())),
+            None if s == "deliveries" => Some(Change::Deliveries),
+            _ => None,
+        }
+    }
+}
+
+/// Delivery counts of an endpoint by stored status (attempts under way are
+/// pending here; only the engine knows which are being sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub fail: i64,
+}
+
+impl EndpointStats {
+    /// Adds `n` deliveries of the stored status code `status`.
+    pub fn add(&mut self, status: i64, n: i64) {
+        match DeliveryStatus::from_i64(status) {
+            Some(DeliveryStatus::Success) => self.success += n,
+            Some(DeliveryStatus::Pending) => self.pending += n,
+            Some(DeliveryStatus::Fail) => self.fail += n,
+            Some(DeliveryStatus::Sending) | None => {}
+        }
+    }
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Every delivery still to be attempted, oldest due first (the queue a
+    /// single node resumes at start).
+    async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Gives up on a pending delivery without an attempt (its endpoint is disabled).
+    async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()>;
+    /// Puts deliveries of these messages to the endpoint back in the queue for
+    /// a manual attempt now (creating them if the message never went there),
+    /// held by `owner` (see `NewMessage::owner`). Returns those queued:
+    /// messages the application does not have are skipped.
+    async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Hands `owner` up to `limit` pending deliveries due by `now`, in
+    /// [`sort_claimed`] order, from the holders of [`claim_holders`]; a
+    /// holder is dead with no heartbeat since `now - dead_after_ms`.
+    /// Concurrent claimers never receive the same delivery.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Records that `node` is alive at `now`; returns how many nodes have
+    /// shown a sign of life since `now - window_ms`, this one included.
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize>;
+    /// Messages created in `[since, until)` whose delivery to the endpoint failed.
+    async fn failed_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<String>>;
+    /// Deliveries to the endpoint by status, of those created in `[since, until)`.
+    async fn endpoint_stats(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> StoreResult<EndpointStats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_survive_the_trip_between_nodes() {
+        for c in [
+            Change::Endpoint("ep_1".into()),
+            Change::App("app_1".into()),
+            Change::AppDeleted("app_1".into()),
+            Change::Deliveries,
+        ] {
+            assert_eq!(Change::decode(&c.encode()), Some(c));
+        }
+        assert_eq!(Change::decode("nonsense"), None);
+    }
+
+    #[test]
+    fn claims_take_unheld_then_dead_then_own() {
+        assert_eq!(
+            claim_holders(vec!["dead".into(), "me".into()], "me", true),
+            vec![None, Some("dead".into()), Some("me".into())]
+        );
+        assert_eq!(claim_holders(vec![], "me", false), vec![None]);
+    }
+
+    #[test]
+    fn stats_count_by_status_code() {
+        let mut s = EndpointStats::default();
+        for (status, n) in [(0, 2), (1, 3), (2, 1), (3, 9), (7, 9)] {
+            s.add(status, n);
+        }
+        assert_eq!(
+            s,
+            EndpointStats {
+                success: 2,
+                pending: 3,
+                fail: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Where deliveries enter the engine. Every path that creates or revives
+//! deliveries (a sent message, an example event, an operational event, a
+//! resend, a recovery) goes through here: the store commits them first, then
+//! the scheduler is handed them in memory, so the first attempt needs no
+//! polling and a crash in between loses nothing (the store resumes them).
+//! Deliveries announced by other nodes arrive through [`Engine::on_change`].
+
+use std::sync::Arc;
+
+use hookd_core::model::Message;
+use hookd_core::store::{Change, NewMessage, QueuedDelivery, StoreResult};
+use hookd_core::time::Timestamp;
+
+use super::{Command, Engine};
+
+impl Engine {
+    /// Stores `msg` in the application with one delivery per endpoint that
+    /// takes it, then queues them; returns the stored message.
+    pub async fn accept(&self, app_id: &str, mut msg: NewMessage) -> StoreResult<Arc<Message>> {
+        msg.owner = self.owner();
+        let (m, deliveries) = self.store.create_message(app_id, msg).await?;
+        let m = Arc::new(m);
+        let queued = deliveries
+            .into_iter()
+            .map(|d| QueuedDelivery::new(d, app_id))
+            .collect();
+        self.enqueue(queued, Some(m.clone()));
+        Ok(m)
+    }
+
+    /// Puts these messages' deliveries to the endpoint back in the queue for
+    /// a manual attempt now; returns how many were queued.
+    pub async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+    ) -> StoreResult<usize> {
+        let owner = self.owner();
+        let queued = self
+            .store
+            .requeue(
+                app_id,
+                endpoint_id,
+                msg_ids,
+                Timestamp::now(),
+                owner.as_deref(),
+            )
+            .await?;
+        let n = queued.len();
+        self.enqueue(queued, None);
+        Ok(n)
+    }
+
+    /// A change made through this node or another: cached endpoints and
+    /// applications are dropped, unclaimed deliveries are claimed.
+    pub fn on_change(&self, change: Change) {
+        let command = match change {
+            Change::Endpoint(id) => Command::EndpointChanged(id),
+            Change::App(id) => Command::AppChanged(id),
+            Change::AppDeleted(id) => Command::AppDeleted(id),
+            Change::Deliveries => {
+                self.claim_wake.notify_one();
+                return;
+            }
+        };
+        // A stopped scheduler has nothing cached.
+        let _ = self.tx.send(command);
+    }
+
+    /// Hands deliveries the store holds for this node to the scheduler.
+    pub(super) fn enqueue(&self, deliveries: Vec<QueuedDelivery>, msg: Option<Arc<Message>>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        if self.tx.send(Command::Enqueue(deliveries, msg)).is_err() {
+            // The scheduler has stopped (shutdown); the deliveries are in the
+            // store and will be resumed at the next start.
+            tracing::debug!("scheduler stopped; deliveries left for the next start");
+        }
+    }
+}

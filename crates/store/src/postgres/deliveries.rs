@@ -1,0 +1,235 @@
+//! [`DeliveryStore`] on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED`, so
+//! nodes sharing the database never take the same delivery.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use hookd_core::store::{
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, StoreResult,
+    claim_holders, sort_claimed,
+};
+use hookd_core::time::Timestamp;
+
+use super::PostgresStore;
+use super::changes::notify;
+use super::conn::{Mode, execute, query, query_sql, sql};
+use super::rows::{self, QUEUED_COLS, all, col};
+use crate::sql::{FAIL, PENDING};
+
+#[async_trait]
+impl DeliveryStore for PostgresStore {
+    async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>> {
+        self.single("queued_deliveries", async |c| {
+            // NULLS FIRST: SQLite's order for NULL.
+            let found = query(
+                c,
+                concatcp!(
+                    "SELECT ",
+                    QUEUED_COLS,
+                    " FROM deliveries WHERE status = ",
+                    PENDING,
+                    " ORDER BY next_attempt_at NULLS FIRST, msg_id, endpoint_id"
+                ),
+                &[],
+            )
+            .await?;
+            all(&found, |r| rows::queued(r, now))
+        })
+        .await
+    }
+
+    async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {
+        self.single("fail_delivery", async |c| {
+            execute(
+                c,
+                concatcp!(
+                    "UPDATE deliveries SET status = ",
+                    FAIL,
+                    ", next_attempt_at = NULL, updated_at = $3 \
+                     WHERE msg_id = $1 AND endpoint_id = $2 AND status = ",
+                    PENDING
+                ),
+                &[&msg_id, &endpoint_id, &Timestamp::now().0],
+            )
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let out = self
+            .transaction("requeue", Mode::Write, async |t| {
+                let mut out = Vec::with_capacity(msg_ids.len());
+                for id in msg_ids {
+                    // Creates the delivery, or resets the one there is.
+                    let n = execute(
+                        t,
+                        concatcp!(
+                            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, \
+                             attempts, next_attempt_at, manual, lease_owner, created_at, \
+                             updated_at) SELECT m.id, $2::text, m.app_id, ",
+                            PENDING,
+                            ", 0, $4::bigint, true, $5::text, $4::bigint, $4::bigint \
+                             FROM messages m WHERE m.id = $1 AND m.app_id = $3 \
+                             ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = ",
+                            PENDING,
+                            ", attempts = 0, next_attempt_at = $4::bigint, manual = true, \
+                             lease_owner = $5::text, updated_at = $4::bigint"
+                        ),
+                        &[id, &endpoint_id, &app_id, &now.0, &owner],
+                    )
+                    .await?;
+                    if n > 0 {
+                        out.push(QueuedDelivery::manual(id.clone(), endpoint_id, app_id, now));
+                    }
+                }
+                if !out.is_empty() && owner.is_none() {
+                    notify(t, &self.origin, &Change::Deliveries).await?;
+                }
+                Ok(out)
+            })
+            .await?;
+        if !out.is_empty() && owner.is_none() {
+            self.emit(Change::Deliveries);
+        }
+        Ok(out)
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        self.transaction("claim_due", Mode::Write, async |t| {
+            let dead = query(
+                t,
+                "SELECT id FROM nodes WHERE heartbeat_at < $1",
+                &[&(now.0 - dead_after_ms)],
+            )
+            .await?;
+            let dead = all(&dead, |r| col(r, 0))?;
+            let mut out = Vec::new();
+            // Each holder's due deliveries come off the owner-and-due index;
+            // SKIP LOCKED keeps concurrent claimers from waiting on, or
+            // taking, each other's rows.
+            for holder in claim_holders(dead, owner, reclaim_own) {
+                if out.len() >= limit {
+                    break;
+                }
+                let room = (limit - out.len()) as i64;
+                let rows = query(
+                    t,
+                    concatcp!(
+                        "UPDATE deliveries d SET lease_owner = $1 FROM ( \
+                           SELECT msg_id, endpoint_id FROM deliveries WHERE status = ",
+                        PENDING,
+                        " AND lease_owner IS NOT DISTINCT FROM $2 \
+                           AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 \
+                           FOR UPDATE SKIP LOCKED) c \
+                         WHERE d.msg_id = c.msg_id AND d.endpoint_id = c.endpoint_id \
+                         RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, \
+                           d.next_attempt_at, d.manual"
+                    ),
+                    &[&owner, &holder, &now.0, &room],
+                )
+                .await?;
+                out.extend(all(&rows, |r| rows::queued(r, now))?);
+            }
+            sort_claimed(&mut out);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
+        self.transaction("heartbeat", Mode::Write, async |t| {
+            execute(
+                t,
+                "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                &[&node, &now.0],
+            )
+            .await?;
+            execute(
+                t,
+                concatcp!(
+                    "DELETE FROM nodes WHERE heartbeat_at < $1 AND NOT EXISTS \
+                     (SELECT 1 FROM deliveries d WHERE d.lease_owner = nodes.id AND d.status = ",
+                    PENDING,
+                    ")"
+                ),
+                &[&(now.0 - FORGET_NODE_AFTER_MS)],
+            )
+            .await?;
+            let alive = query(
+                t,
+                "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= $1",
+                &[&(now.0 - window_ms)],
+            )
+            .await?;
+            let n: i64 = match alive.first() {
+                Some(r) => col(r, 0)?,
+                None => 1,
+            };
+            Ok(n.max(1) as usize)
+        })
+        .await
+    }
+
+    async fn failed_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        self.single("failed_message_ids", async |c| {
+            let found = query(
+                c,
+                concatcp!(
+                    "SELECT d.msg_id FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+                     WHERE d.app_id = $1 AND d.endpoint_id = $2 AND d.status = ",
+                    FAIL,
+                    " AND m.created_at >= $3 AND m.created_at < $4 ORDER BY d.msg_id"
+                ),
+                &[&app_id, &endpoint_id, &since.0, &until.0],
+            )
+            .await?;
+            all(&found, |r| col(r, 0))
+        })
+        .await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> StoreResult<EndpointStats> {
+        let mut sql = sql("SELECT d.status, COUNT(*) FROM deliveries d WHERE d.app_id =");
+        sql.bind(app_id);
+        sql.push(" AND d.endpoint_id =");
+        sql.bind(endpoint_id);
+        sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
+        sql.push(" GROUP BY d.status");
+        let found = self
+            .single("endpoint_stats", async |c| query_sql(c, &sql).await)
+            .await?;
+        let mut stats = EndpointStats::default();
+        for r in &found {
+            stats.add(i64::from(col::<i16>(r, 0)?), col(r, 1)?);
+        }
+        Ok(stats)
+    }
+}

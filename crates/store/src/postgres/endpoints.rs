@@ -1,0 +1,176 @@
+//! [`EndpointStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use deadpool_postgres::GenericClient;
+use hookd_core::ids::{self, Kind};
+use hookd_core::model::Endpoint;
+use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Page, StoreResult};
+
+use super::PostgresStore;
+use super::apps::LOCK_FOR_UPDATE;
+use super::changes::notify;
+use super::conn::{Mode, execute, execute_unique, query, query_opt, query_sql, sql};
+use super::rows::{self, EP_COLS, all, col};
+use crate::codec::{json, json_opt};
+
+async fn find_endpoint(
+    c: &impl GenericClient,
+    app_id: &str,
+    key: &str,
+    lock: bool,
+) -> StoreResult<Option<Endpoint>> {
+    let col = if ids::is_id(Kind::Endpoint, key) {
+        "id"
+    } else {
+        "uid"
+    };
+    let lock = if lock { LOCK_FOR_UPDATE } else { "" };
+    let sql =
+        format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = $1 AND e.{col} = $2{lock}");
+    query_opt(c, &sql, &[&app_id, &key])
+        .await?
+        .map(|r| rows::endpoint(&r))
+        .transpose()
+}
+
+async fn write_endpoint(c: &impl GenericClient, e: &Endpoint, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO endpoints (id, app_id, uid, url, description, version, rate_limit, disabled, \
+         filter_types, channels, metadata, secret, old_secrets, headers, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    } else {
+        "UPDATE endpoints SET app_id = $2, uid = $3, url = $4, description = $5, version = $6, \
+         rate_limit = $7, disabled = $8, filter_types = $9, channels = $10, metadata = $11, \
+         secret = $12, old_secrets = $13, headers = $14, created_at = $15, updated_at = $16 \
+         WHERE id = $1"
+    };
+    execute_unique(
+        c,
+        sql,
+        &[
+            &e.id,
+            &e.app_id,
+            &e.uid,
+            &e.url,
+            &e.description,
+            &e.version,
+            &e.rate_limit.map(i32::from),
+            &e.disabled,
+            &json_opt(&e.filter_types),
+            &json_opt(&e.channels),
+            &json(&e.metadata),
+            &e.secret,
+            &json(&e.old_secrets),
+            &json(&e.headers),
+            &e.created_at.0,
+            &e.updated_at.0,
+        ],
+        Conflict::EndpointUid,
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl EndpointStore for PostgresStore {
+    async fn create_endpoint(&self, ep: Endpoint) -> StoreResult<Endpoint> {
+        self.single("create_endpoint", async |c| {
+            write_endpoint(c, &ep, true).await
+        })
+        .await?;
+        Ok(ep)
+    }
+
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Option<Endpoint>> {
+        self.single("get_endpoint", async |c| {
+            find_endpoint(c, app_id, id_or_uid, false).await
+        })
+        .await
+    }
+
+    async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
+        self.single("get_endpoint_by_id", async |c| {
+            query_opt(
+                c,
+                concatcp!("SELECT ", EP_COLS, " FROM endpoints e WHERE e.id = $1"),
+                &[&endpoint_id],
+            )
+            .await?
+            .map(|r| rows::endpoint(&r))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> StoreResult<Page<Endpoint>> {
+        let mut sql = sql(format!(
+            "SELECT {EP_COLS} FROM endpoints e WHERE e.app_id ="
+        ));
+        sql.bind(app_id);
+        sql.paginate("e.id", q);
+        let found = self
+            .single("list_endpoints", async |c| query_sql(c, &sql).await)
+            .await?;
+        Ok(Page::from_rows(all(&found, rows::endpoint)?, q, |e| {
+            e.id.clone()
+        }))
+    }
+
+    async fn modify_endpoint(
+        &self,
+        app_id: &str,
+        id_or_uid: &str,
+        f: Mutation<Endpoint>,
+    ) -> StoreResult<Option<Endpoint>> {
+        let ep = self
+            .transaction("modify_endpoint", Mode::Write, async |t| {
+                let Some(mut ep) = find_endpoint(t, app_id, id_or_uid, true).await? else {
+                    return Ok(None);
+                };
+                f(&mut ep);
+                write_endpoint(t, &ep, false).await?;
+                notify(t, &self.origin, &Change::Endpoint(ep.id.clone())).await?;
+                Ok(Some(ep))
+            })
+            .await?;
+        if let Some(e) = &ep {
+            self.emit(Change::Endpoint(e.id.clone()));
+        }
+        Ok(ep)
+    }
+
+    async fn delete_endpoint(&self, app_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+        let change = Change::Endpoint(endpoint_id.to_string());
+        let deleted = self
+            .transaction("delete_endpoint", Mode::Write, async |t| {
+                let n = execute(
+                    t,
+                    "DELETE FROM endpoints WHERE app_id = $1 AND id = $2",
+                    &[&app_id, &endpoint_id],
+                )
+                .await?;
+                if n > 0 {
+                    notify(t, &self.origin, &change).await?;
+                }
+                Ok(n > 0)
+            })
+            .await?;
+        if deleted {
+            self.emit(change);
+        }
+        Ok(deleted)
+    }
+
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
+        self.single("count_disabled_endpoints", async |c| {
+            let rows = query(c, "SELECT COUNT(*) FROM endpoints WHERE disabled", &[]).await?;
+            let n: i64 = match rows.first() {
+                Some(r) => col(r, 0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,148 @@
+//! [`EventTypeStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use deadpool_postgres::GenericClient;
+use hookd_core::model::EventType;
+use hookd_core::store::{
+    Conflict, EventTypeStore, ListQuery, Mutation, Page, StoreResult, replace_archived,
+};
+
+use super::PostgresStore;
+use super::apps::LOCK_FOR_UPDATE;
+use super::conn::{Mode, execute, execute_unique, query_opt, query_sql, sql};
+use super::rows::{self, ET_COLS, all};
+use crate::codec::json_opt;
+
+async fn find_event_type(
+    c: &impl GenericClient,
+    org_id: &str,
+    name: &str,
+    lock: bool,
+) -> StoreResult<Option<EventType>> {
+    let sql = if lock {
+        concatcp!(
+            "SELECT ",
+            ET_COLS,
+            " FROM event_types WHERE org_id = $1 AND name = $2",
+            LOCK_FOR_UPDATE
+        )
+    } else {
+        concatcp!(
+            "SELECT ",
+            ET_COLS,
+            " FROM event_types WHERE org_id = $1 AND name = $2"
+        )
+    };
+    query_opt(c, sql, &[&org_id, &name])
+        .await?
+        .map(|r| rows::event_type(&r))
+        .transpose()
+}
+
+/// Inserts the event type (`insert`), or overwrites the stored one of that name.
+async fn write_event_type(c: &impl GenericClient, et: &EventType, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO event_types (org_id, name, description, archived, deprecated, schemas, \
+         feature_flags, group_name, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    } else {
+        "UPDATE event_types SET description = $3, archived = $4, deprecated = $5, schemas = $6, \
+         feature_flags = $7, group_name = $8, created_at = $9, updated_at = $10 \
+         WHERE org_id = $1 AND name = $2"
+    };
+    execute_unique(
+        c,
+        sql,
+        &[
+            &et.org_id,
+            &et.name,
+            &et.description,
+            &et.archived,
+            &et.deprecated,
+            &json_opt(&et.schemas),
+            &json_opt(&et.feature_flags),
+            &et.group_name,
+            &et.created_at.0,
+            &et.updated_at.0,
+        ],
+        // Two creates of one new name at once: the second insert loses.
+        Conflict::EventTypeName,
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl EventTypeStore for PostgresStore {
+    async fn create_event_type(&self, et: EventType) -> StoreResult<EventType> {
+        self.transaction("create_event_type", Mode::Write, async |t| {
+            let existing = find_event_type(t, &et.org_id, &et.name, true).await?;
+            let insert = existing.is_none();
+            let et = match existing {
+                Some(existing) => replace_archived(&existing, et)?,
+                None => et,
+            };
+            write_event_type(t, &et, insert).await?;
+            Ok(et)
+        })
+        .await
+    }
+
+    async fn get_event_type(&self, org_id: &str, name: &str) -> StoreResult<Option<EventType>> {
+        self.single("get_event_type", async |c| {
+            find_event_type(c, org_id, name, false).await
+        })
+        .await
+    }
+
+    async fn list_event_types(
+        &self,
+        org_id: &str,
+        q: &ListQuery,
+        include_archived: bool,
+    ) -> StoreResult<Page<EventType>> {
+        let mut sql = sql(format!("SELECT {ET_COLS} FROM event_types WHERE org_id ="));
+        sql.bind(org_id);
+        if !include_archived {
+            sql.push(" AND NOT archived");
+        }
+        sql.paginate("name", q);
+        let found = self
+            .single("list_event_types", async |c| query_sql(c, &sql).await)
+            .await?;
+        Ok(Page::from_rows(all(&found, rows::event_type)?, q, |e| {
+            e.name.clone()
+        }))
+    }
+
+    async fn modify_event_type(
+        &self,
+        org_id: &str,
+        name: &str,
+        f: Mutation<EventType>,
+    ) -> StoreResult<Option<EventType>> {
+        self.transaction("modify_event_type", Mode::Write, async |t| {
+            let Some(mut et) = find_event_type(t, org_id, name, true).await? else {
+                return Ok(None);
+            };
+            f(&mut et);
+            write_event_type(t, &et, false).await?;
+            Ok(Some(et))
+        })
+        .await
+    }
+
+    async fn delete_event_type(&self, org_id: &str, name: &str) -> StoreResult<bool> {
+        self.single("delete_event_type", async |c| {
+            let n = execute(
+                c,
+                "DELETE FROM event_types WHERE org_id = $1 AND name = $2",
+                &[&org_id, &name],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}

@@ -1,0 +1,123 @@
+//! [`KeyStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use hookd_core::ids::{self, Kind};
+use hookd_core::model::{ApiKey, Org, Scope};
+use hookd_core::store::{KeyStore, StoreError, StoreResult};
+use hookd_core::time::Timestamp;
+
+use super::PostgresStore;
+use super::conn::{Mode, execute, query, query_opt};
+use super::rows::{self, KEY_COLS, all, col};
+
+const FROM_KEYS: &str = concatcp!(
+    "SELECT ",
+    KEY_COLS,
+    " FROM api_keys k JOIN orgs o ON o.id = k.org_id"
+);
+
+#[async_trait]
+impl KeyStore for PostgresStore {
+    async fn ensure_org(&self, name: &str) -> StoreResult<Org> {
+        self.transaction("ensure_org", Mode::Write, async |t| {
+            let org = Org {
+                id: ids::new_id(Kind::Org),
+                name: name.to_string(),
+                created_at: Timestamp::now(),
+            };
+            // Two nodes starting at once: the loser's insert does nothing and
+            // it reads the winner's row.
+            execute(
+                t,
+                "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[&org.id, &org.name, &org.created_at.0],
+            )
+            .await?;
+            let r = query_opt(
+                t,
+                "SELECT id, name, created_at FROM orgs WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .ok_or_else(|| StoreError::backend("the organisation vanished"))?;
+            Ok(Org {
+                id: col(&r, 0)?,
+                name: col(&r, 1)?,
+                created_at: Timestamp(col(&r, 2)?),
+            })
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        org_id: &str,
+        scope: Scope,
+        name: Option<String>,
+        hash: [u8; 32],
+    ) -> StoreResult<ApiKey> {
+        self.transaction("create_api_key", Mode::Write, async |t| {
+            let id = ids::new_id(Kind::Key);
+            let app_id = match &scope {
+                Scope::App(a) => Some(a.clone()),
+                Scope::Org => None,
+            };
+            execute(
+                t,
+                "INSERT INTO api_keys (id, org_id, app_id, name, hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &id,
+                    &org_id,
+                    &app_id,
+                    &name,
+                    &&hash[..],
+                    &Timestamp::now().0,
+                ],
+            )
+            .await?;
+            let r = query_opt(t, concatcp!(FROM_KEYS, " WHERE k.id = $1"), &[&id])
+                .await?
+                .ok_or_else(|| StoreError::backend("the new API key vanished"))?;
+            rows::api_key(&r)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.single("list_api_keys", async |c| {
+            let found = query(c, concatcp!(FROM_KEYS, " ORDER BY k.id"), &[]).await?;
+            all(&found, rows::api_key)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> StoreResult<bool> {
+        self.single("revoke_api_key", async |c| {
+            let n = execute(
+                c,
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &Timestamp::now().0],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+        self.single("find_api_key", async |c| {
+            query_opt(
+                c,
+                concatcp!(FROM_KEYS, " WHERE k.hash = $1 AND k.revoked_at IS NULL"),
+                &[&&hash[..]],
+            )
+            .await?
+            .map(|r| rows::api_key(&r))
+            .transpose()
+        })
+        .await
+    }
+}

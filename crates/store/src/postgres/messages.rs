@@ -1,0 +1,220 @@
+//! [`MessageStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use deadpool_postgres::GenericClient;
+use hookd_core::ids::{self, Kind};
+use hookd_core::model::{Delivery, Endpoint, Message};
+use hookd_core::store::{
+    AttemptFilter, Change, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage, Page,
+    StoreResult, first_delivery,
+};
+use hookd_core::time::Timestamp;
+
+use super::PostgresStore;
+use super::changes::notify;
+use super::conn::{Mode, execute, execute_unique, query, query_opt, query_sql, sql};
+use super::rows::{self, DLV_COLS, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, all};
+use crate::codec::json_opt;
+use crate::sql::PENDING;
+
+async fn find_message(
+    c: &impl GenericClient,
+    app_id: &str,
+    key: &str,
+) -> StoreResult<Option<Message>> {
+    let sql = if ids::is_id(Kind::Message, key) {
+        concatcp!(
+            "SELECT ",
+            MSG_COLS,
+            " FROM messages m WHERE m.app_id = $1 AND m.id = $2"
+        )
+    } else {
+        concatcp!(
+            "SELECT ",
+            MSG_COLS,
+            " FROM messages m WHERE m.app_id = $1 AND m.event_id = $2"
+        )
+    };
+    query_opt(c, sql, &[&app_id, &key])
+        .await?
+        .map(|r| rows::message(&r))
+        .transpose()
+}
+
+#[async_trait]
+impl MessageStore for PostgresStore {
+    async fn create_message(
+        &self,
+        app_id: &str,
+        msg: NewMessage,
+    ) -> StoreResult<(Message, Vec<Delivery>)> {
+        let unclaimed = msg.owner.is_none();
+        let (m, deliveries) = self
+            .transaction("create_message", Mode::Write, async |t| {
+                let endpoints = query(
+                    t,
+                    concatcp!(
+                        "SELECT ",
+                        EP_COLS,
+                        " FROM endpoints e WHERE e.app_id = $1 AND NOT e.disabled ORDER BY e.id"
+                    ),
+                    &[&app_id],
+                )
+                .await?;
+                let mut targets = Vec::new();
+                for r in &endpoints {
+                    let ep: Endpoint = rows::endpoint(r)?;
+                    if msg.routes_to(&ep) {
+                        targets.push(ep.id);
+                    }
+                }
+                let (owner, expires_at) = (msg.owner.clone(), msg.expires_at);
+                let m = msg.accept(app_id, ids::new_id(Kind::Message), Timestamp::now());
+                execute_unique(
+                    t,
+                    "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
+                     tags, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        &m.id,
+                        &m.app_id,
+                        &m.event_type,
+                        &m.event_id,
+                        &m.payload.get(),
+                        &json_opt(&m.channels),
+                        &json_opt(&m.tags),
+                        &m.timestamp.0,
+                        &expires_at.0,
+                    ],
+                    Conflict::EventId,
+                )
+                .await?;
+                if !targets.is_empty() {
+                    // One statement for the whole fan-out, in endpoint id
+                    // order (the order `delete_app` locks endpoints in).
+                    execute(
+                        t,
+                        concatcp!(
+                            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, \
+                             attempts, next_attempt_at, lease_owner, created_at, updated_at) \
+                             SELECT $1, ep, $2, ",
+                            PENDING,
+                            ", 0, $3, $5, $3, $3 FROM unnest($4::text[]) AS ep"
+                        ),
+                        &[&m.id, &m.app_id, &m.timestamp.0, &targets, &owner],
+                    )
+                    .await?;
+                    if unclaimed {
+                        notify(t, &self.origin, &Change::Deliveries).await?;
+                    }
+                }
+                let deliveries: Vec<Delivery> = targets
+                    .into_iter()
+                    .map(|ep| first_delivery(&m, ep))
+                    .collect();
+                Ok((m, deliveries))
+            })
+            .await?;
+        if unclaimed && !deliveries.is_empty() {
+            self.emit(Change::Deliveries);
+        }
+        Ok((m, deliveries))
+    }
+
+    async fn get_message(
+        &self,
+        app_id: &str,
+        id_or_event_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        self.single("get_message", async |c| {
+            find_message(c, app_id, id_or_event_id).await
+        })
+        .await
+    }
+
+    async fn get_message_by_id(&self, msg_id: &str) -> StoreResult<Option<Message>> {
+        self.single("get_message_by_id", async |c| {
+            query_opt(
+                c,
+                concatcp!("SELECT ", MSG_COLS, " FROM messages m WHERE m.id = $1"),
+                &[&msg_id],
+            )
+            .await?
+            .map(|r| rows::message(&r))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &str,
+        q: &ListQuery,
+        f: &MessageFilter,
+    ) -> StoreResult<Page<Message>> {
+        let mut sql = sql(format!(
+            "SELECT {MSG_COLS} FROM messages m WHERE m.app_id ="
+        ));
+        sql.bind(app_id);
+        sql.message_filters(f, "m.created_at");
+        sql.paginate("m.id", q);
+        let found = self
+            .single("list_messages", async |c| query_sql(c, &sql).await)
+            .await?;
+        Ok(Page::from_rows(all(&found, rows::message)?, q, |m| {
+            m.id.clone()
+        }))
+    }
+
+    async fn list_destinations(
+        &self,
+        app_id: &str,
+        msg_id: &str,
+        q: &ListQuery,
+    ) -> StoreResult<Page<(Endpoint, Delivery)>> {
+        let mut sql = sql(format!(
+            "SELECT {EP_COLS}, {DLV_COLS} FROM deliveries d \
+             JOIN endpoints e ON e.id = d.endpoint_id WHERE d.app_id ="
+        ));
+        sql.bind(app_id);
+        sql.push(" AND d.msg_id =");
+        sql.bind(msg_id);
+        sql.paginate("d.endpoint_id", q);
+        let found = self
+            .single("list_destinations", async |c| query_sql(c, &sql).await)
+            .await?;
+        let rows = all(&found, |r| {
+            Ok((rows::endpoint_at(r, 0)?, rows::delivery_at(r, EP_WIDTH)?))
+        })?;
+        Ok(Page::from_rows(rows, q, |(e, _)| e.id.clone()))
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        q: &ListQuery,
+        f: &AttemptFilter,
+    ) -> StoreResult<Page<(Message, Delivery)>> {
+        let mut sql = sql(format!(
+            "SELECT {MSG_COLS}, {DLV_COLS} FROM deliveries d \
+             JOIN messages m ON m.id = d.msg_id WHERE d.app_id ="
+        ));
+        sql.bind(app_id);
+        sql.push(" AND d.endpoint_id =");
+        sql.bind(endpoint_id);
+        if let Some(s) = f.status {
+            sql.push(" AND d.status =");
+            sql.bind(s as i64);
+        }
+        sql.message_filters(&f.msg, "m.created_at");
+        sql.paginate("d.msg_id", q);
+        let found = self
+            .single("list_endpoint_messages", async |c| query_sql(c, &sql).await)
+            .await?;
+        let rows = all(&found, |r| {
+            Ok((rows::message_at(r, 0)?, rows::delivery_at(r, MSG_WIDTH)?))
+        })?;
+        Ok(Page::from_rows(rows, q, |(m, _)| m.id.clone()))
+    }
+}

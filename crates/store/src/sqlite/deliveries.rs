@@ -1,0 +1,224 @@
+//! [`DeliveryStore`] on SQLite.
+
+use async_trait::async_trait;
+use const_format::concatcp;
+use hookd_core::store::{
+    DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, StoreResult, claim_holders,
+    sort_claimed,
+};
+use hookd_core::time::Timestamp;
+use rusqlite::params;
+
+use super::SqliteStore;
+use super::db::db_err;
+use super::rows::{self, QUEUED_COLS, execute, query_one, query_rows, query_sql, sql};
+use crate::sql::{FAIL, PENDING};
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>> {
+        self.db
+            .read("queued_deliveries", move |conn| {
+                query_rows(
+                    conn,
+                    concatcp!(
+                        "SELECT ",
+                        QUEUED_COLS,
+                        " FROM deliveries WHERE status = ",
+                        PENDING,
+                        " ORDER BY next_attempt_at, msg_id, endpoint_id"
+                    ),
+                    [],
+                    |r| rows::queued(r, now),
+                )
+            })
+            .await
+    }
+
+    async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()> {
+        let (m, e) = (msg_id.to_string(), endpoint_id.to_string());
+        self.db
+            .write("fail_delivery", move |conn| {
+                execute(
+                    conn,
+                    concatcp!(
+                        "UPDATE deliveries SET status = ",
+                        FAIL,
+                        ", next_attempt_at = NULL, updated_at = ?3 \
+                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = ",
+                        PENDING
+                    ),
+                    params![m, e, Timestamp::now().0],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn requeue(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        msg_ids: &[String],
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let (app_id, ep_id, ids) = (
+            app_id.to_string(),
+            endpoint_id.to_string(),
+            msg_ids.to_vec(),
+        );
+        let owner = owner.map(String::from);
+        self.db
+            .write("requeue", move |conn| {
+                let mut st = conn
+                    .prepare_cached(concatcp!(
+                        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                         next_attempt_at, manual, lease_owner, created_at, updated_at) \
+                         SELECT m.id, ?2, m.app_id, ",
+                        PENDING,
+                        ", 0, ?4, 1, ?5, ?4, ?4 FROM messages m \
+                         WHERE m.id = ?1 AND m.app_id = ?3 \
+                         ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = ",
+                        PENDING,
+                        ", attempts = 0, next_attempt_at = ?4, manual = 1, lease_owner = ?5, \
+                         updated_at = ?4"
+                    ))
+                    .map_err(db_err)?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let n = st
+                        .execute(params![id, ep_id, app_id, now.0, owner])
+                        .map_err(db_err)?;
+                    if n > 0 {
+                        out.push(QueuedDelivery::manual(id, &ep_id, &app_id, now));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        dead_after_ms: i64,
+        limit: usize,
+        reclaim_own: bool,
+    ) -> StoreResult<Vec<QueuedDelivery>> {
+        let owner = owner.to_string();
+        self.db
+            .write("claim_due", move |conn| {
+                let dead = query_rows(
+                    conn,
+                    "SELECT id FROM nodes WHERE heartbeat_at < ?1",
+                    params![now.0 - dead_after_ms],
+                    |r| r.get::<_, String>(0),
+                )?;
+                let mut out = Vec::new();
+                // The owner-and-due index serves each holder's claim.
+                for holder in claim_holders(dead, &owner, reclaim_own) {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.extend(query_rows(
+                        conn,
+                        concatcp!(
+                            "UPDATE deliveries SET lease_owner = ?1 WHERE rowid IN \
+                             (SELECT rowid FROM deliveries WHERE status = ",
+                            PENDING,
+                            " AND lease_owner IS ?2 AND next_attempt_at <= ?3 \
+                             ORDER BY next_attempt_at LIMIT ?4) RETURNING ",
+                            QUEUED_COLS
+                        ),
+                        params![owner, holder, now.0, (limit - out.len()) as i64],
+                        |r| rows::queued(r, now),
+                    )?);
+                }
+                sort_claimed(&mut out);
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
+        let node = node.to_string();
+        self.db
+            .write("heartbeat", move |conn| {
+                execute(
+                    conn,
+                    "INSERT INTO nodes (id, heartbeat_at) VALUES (?1, ?2) \
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                    params![node, now.0],
+                )?;
+                execute(
+                    conn,
+                    concatcp!(
+                        "DELETE FROM nodes WHERE heartbeat_at < ?1 AND NOT EXISTS \
+                         (SELECT 1 FROM deliveries d WHERE d.lease_owner = nodes.id AND d.status = ",
+                        PENDING,
+                        ")"
+                    ),
+                    params![now.0 - FORGET_NODE_AFTER_MS],
+                )?;
+                let n = query_one(
+                    conn,
+                    "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= ?1",
+                    params![now.0 - window_ms],
+                    |r| r.get::<_, i64>(0),
+                )?;
+                Ok(n.unwrap_or(1).max(1) as usize)
+            })
+            .await
+    }
+
+    async fn failed_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let (app_id, ep_id) = (app_id.to_string(), endpoint_id.to_string());
+        self.db
+            .read("failed_message_ids", move |conn| {
+                query_rows(
+                    conn,
+                    concatcp!(
+                        "SELECT d.msg_id FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+                         WHERE d.app_id = ?1 AND d.endpoint_id = ?2 AND d.status = ",
+                        FAIL,
+                        " AND m.created_at >= ?3 AND m.created_at < ?4 ORDER BY d.msg_id"
+                    ),
+                    params![app_id, ep_id, since.0, until.0],
+                    |r| r.get(0),
+                )
+            })
+            .await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> StoreResult<EndpointStats> {
+        let mut sql = sql("SELECT d.status, COUNT(*) FROM deliveries d WHERE d.app_id =");
+        sql.bind(app_id);
+        sql.push(" AND d.endpoint_id =");
+        sql.bind(endpoint_id);
+        sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
+        sql.push(" GROUP BY d.status");
+        self.db
+            .read("endpoint_stats", move |conn| {
+                let mut stats = EndpointStats::default();
+                for (status, n) in query_sql(conn, sql, |r| Ok((r.get(0)?, r.get(1)?)))? {
+                    stats.add(status, n);
+                }
+                Ok(stats)
+            })
+            .await
+    }
+}

@@ -1,0 +1,175 @@
+//! [`EndpointStore`] on SQLite.
+
+use async_trait::async_trait;
+use hookd_core::ids::{self, Kind};
+use hookd_core::model::Endpoint;
+use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Page, StoreResult};
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use super::rows::{self, EP_COLS, conflict_or, execute, query_one, query_sql, sql};
+use crate::codec::{json, json_opt};
+
+fn find_endpoint(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Option<Endpoint>> {
+    let sql = if ids::is_id(Kind::Endpoint, key) {
+        const_format::concatcp!(
+            "SELECT ",
+            EP_COLS,
+            " FROM endpoints e WHERE e.app_id = ?1 AND e.id = ?2"
+        )
+    } else {
+        const_format::concatcp!(
+            "SELECT ",
+            EP_COLS,
+            " FROM endpoints e WHERE e.app_id = ?1 AND e.uid = ?2"
+        )
+    };
+    query_one(conn, sql, params![app_id, key], rows::endpoint)
+}
+
+fn write_endpoint(conn: &Connection, e: &Endpoint, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO endpoints (id, app_id, uid, url, description, version, rate_limit, disabled, \
+         filter_types, channels, metadata, secret, old_secrets, headers, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    } else {
+        "UPDATE endpoints SET app_id = ?2, uid = ?3, url = ?4, description = ?5, version = ?6, \
+         rate_limit = ?7, disabled = ?8, filter_types = ?9, channels = ?10, metadata = ?11, \
+         secret = ?12, old_secrets = ?13, headers = ?14, created_at = ?15, updated_at = ?16 \
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut st| {
+            st.execute(params![
+                e.id,
+                e.app_id,
+                e.uid,
+                e.url,
+                e.description,
+                e.version,
+                e.rate_limit.map(i64::from),
+                e.disabled,
+                json_opt(&e.filter_types),
+                json_opt(&e.channels),
+                json(&e.metadata),
+                e.secret,
+                json(&e.old_secrets),
+                json(&e.headers),
+                e.created_at.0,
+                e.updated_at.0
+            ])
+        })
+        .map_err(|err| conflict_or(err, Conflict::EndpointUid))?;
+    Ok(())
+}
+
+#[async_trait]
+impl EndpointStore for SqliteStore {
+    async fn create_endpoint(&self, ep: Endpoint) -> StoreResult<Endpoint> {
+        self.db
+            .write("create_endpoint", move |conn| {
+                write_endpoint(conn, &ep, true)?;
+                Ok(ep)
+            })
+            .await
+    }
+
+    async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Option<Endpoint>> {
+        let (app_id, key) = (app_id.to_string(), id_or_uid.to_string());
+        self.db
+            .read("get_endpoint", move |conn| {
+                find_endpoint(conn, &app_id, &key)
+            })
+            .await
+    }
+
+    async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
+        let id = endpoint_id.to_string();
+        self.db
+            .read("get_endpoint_by_id", move |conn| {
+                query_one(
+                    conn,
+                    const_format::concatcp!(
+                        "SELECT ",
+                        EP_COLS,
+                        " FROM endpoints e WHERE e.id = ?1"
+                    ),
+                    params![id],
+                    rows::endpoint,
+                )
+            })
+            .await
+    }
+
+    async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> StoreResult<Page<Endpoint>> {
+        let mut sql = sql(format!(
+            "SELECT {EP_COLS} FROM endpoints e WHERE e.app_id ="
+        ));
+        sql.bind(app_id);
+        sql.paginate("e.id", q);
+        let rows = self
+            .db
+            .read("list_endpoints", move |conn| {
+                query_sql(conn, sql, rows::endpoint)
+            })
+            .await?;
+        Ok(Page::from_rows(rows, q, |e| e.id.clone()))
+    }
+
+    async fn modify_endpoint(
+        &self,
+        app_id: &str,
+        id_or_uid: &str,
+        f: Mutation<Endpoint>,
+    ) -> StoreResult<Option<Endpoint>> {
+        let (app_id, key) = (app_id.to_string(), id_or_uid.to_string());
+        let ep = self
+            .db
+            .write("modify_endpoint", move |conn| {
+                let Some(mut ep) = find_endpoint(conn, &app_id, &key)? else {
+                    return Ok(None);
+                };
+                f(&mut ep);
+                write_endpoint(conn, &ep, false)?;
+                Ok(Some(ep))
+            })
+            .await?;
+        if let Some(e) = &ep {
+            self.db.hub.emit(Change::Endpoint(e.id.clone()));
+        }
+        Ok(ep)
+    }
+
+    async fn delete_endpoint(&self, app_id: &str, endpoint_id: &str) -> StoreResult<bool> {
+        let (app_id, id) = (app_id.to_string(), endpoint_id.to_string());
+        let deleted = self
+            .db
+            .write("delete_endpoint", move |conn| {
+                let n = execute(
+                    conn,
+                    "DELETE FROM endpoints WHERE app_id = ?1 AND id = ?2",
+                    params![app_id, id],
+                )?;
+                Ok(n > 0)
+            })
+            .await?;
+        if deleted {
+            self.db.hub.emit(Change::Endpoint(endpoint_id.to_string()));
+        }
+        Ok(deleted)
+    }
+
+    async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
+        self.db
+            .read("count_disabled_endpoints", |conn| {
+                let n = query_one(
+                    conn,
+                    "SELECT COUNT(*) FROM endpoints WHERE disabled = 1",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?;
+                Ok(n.unwrap_or(0).max(0) as u64)
+            })
+            .await
+    }
+}
