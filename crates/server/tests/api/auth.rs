@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{assert_error, id, ids, send, spawn_app};
+use crate::helpers::{ADMIN_TOKEN, assert_error, id, ids, send, spawn_app};
 
 #[tokio::test]
 async fn a_missing_header_is_401_json() {
@@ -42,7 +42,7 @@ async fn a_wrong_or_malformed_key_is_401() {
     // The right key works, with either spelling of the scheme.
     let resp = send(
         app.anonymous(Method::GET, "/api/v1/app/a")
-            .header("authorization", format!("bearer {}", app.token)),
+            .header("authorization", format!("bearer {ADMIN_TOKEN}")),
     )
     .await;
     resp.expect(200);
@@ -108,7 +108,7 @@ async fn other_organisations_cannot_see_each_others_data_and_keys_can_be_revoked
     assert_eq!(resp, mine);
 
     // The key is listed (never the key itself), then revoked.
-    let listed = app.cli(&["token", "list"]).await;
+    let listed = app.db_cli(&["token", "list"]).await;
     assert!(listed.status.success(), "{listed:?}");
     let line = listed
         .stdout
@@ -122,7 +122,7 @@ async fn other_organisations_cannot_see_each_others_data_and_keys_can_be_revoked
     assert!(line.contains("active"), "{line}");
     assert!(!listed.stdout.contains(&key), "the key itself was printed");
 
-    let revoked = app.cli(&["token", "revoke", &key_id]).await;
+    let revoked = app.db_cli(&["token", "revoke", &key_id]).await;
     assert!(revoked.status.success(), "{revoked:?}");
     // Verified keys are cached for KEY_CACHE_TTL: the revocation bites within it.
     let deadline = std::time::Instant::now()
@@ -136,7 +136,7 @@ async fn other_organisations_cannot_see_each_others_data_and_keys_can_be_revoked
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert_error(&resp, 401, "authentication_failed");
-    let listed = app.cli(&["token", "list"]).await;
+    let listed = app.db_cli(&["token", "list"]).await;
     let line = listed
         .stdout
         .lines()
@@ -145,7 +145,7 @@ async fn other_organisations_cannot_see_each_others_data_and_keys_can_be_revoked
     assert!(line.contains("revoked"), "{line}");
 
     // Revoking twice, or an unknown id, fails.
-    let again = app.cli(&["token", "revoke", &key_id]).await;
+    let again = app.db_cli(&["token", "revoke", &key_id]).await;
     assert!(!again.status.success(), "{again:?}");
 }
 
@@ -236,7 +236,9 @@ async fn application_scoped_keys_reach_only_their_application() {
 #[tokio::test]
 async fn a_scoped_key_for_a_missing_application_is_refused() {
     let app = spawn_app().await;
-    let out = app.cli(&["token", "create", "--app", "no-such-app"]).await;
+    let out = app
+        .db_cli(&["token", "create", "--app", "no-such-app"])
+        .await;
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("no-such-app"), "{out:?}");
     assert_eq!(out.stdout.trim(), "", "no key may be printed: {out:?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::run_hookd;
+use crate::helpers::{hookd_command, run_hookd};
 
 /// What a stand-in OTLP collector received: (content type, body) per POST.
 type Exported = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
@@ -20,10 +20,12 @@ fn temp_db() -> (tempfile::TempDir, String) {
 
 #[tokio::test]
 async fn an_invalid_listen_address_from_the_environment_is_named() {
-    let (_dir, db) = temp_db();
+    let (dir, db) = temp_db();
     let out = run_hookd(
+        dir.path(),
         &["--database-url", &db, "serve"],
         &[("HOOKD_LISTEN", "garbage")],
+        b"",
     )
     .await;
     assert!(!out.status.success(), "{out:?}");
@@ -33,8 +35,14 @@ async fn an_invalid_listen_address_from_the_environment_is_named() {
 
 #[tokio::test]
 async fn invalid_flags_and_variables_are_named() {
-    let (_dir, db) = temp_db();
-    let out = run_hookd(&["--database-url", &db, "serve", "--listen", "nope"], &[]).await;
+    let (dir, db) = temp_db();
+    let out = run_hookd(
+        dir.path(),
+        &["--database-url", &db, "serve", "--listen", "nope"],
+        &[],
+        b"",
+    )
+    .await;
     assert!(!out.status.success(), "{out:?}");
     assert!(
         out.stderr.contains("listen") && out.stderr.contains("nope"),
@@ -42,14 +50,22 @@ async fn invalid_flags_and_variables_are_named() {
     );
 
     let out = run_hookd(
+        dir.path(),
         &["--database-url", &db, "serve"],
         &[("HOOKD_MAX_PAYLOAD_BYTES", "lots")],
+        b"",
     )
     .await;
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("HOOKD_MAX_PAYLOAD_BYTES"), "{out:?}");
 
-    let out = run_hookd(&["--database-url", "mysql://db/hookd", "serve"], &[]).await;
+    let out = run_hookd(
+        dir.path(),
+        &["--database-url", "mysql://db/hookd", "serve"],
+        &[],
+        b"",
+    )
+    .await;
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("database_url"), "{out:?}");
 }
@@ -64,13 +80,19 @@ async fn an_unknown_key_in_the_config_file_is_named() {
     )
     .unwrap();
     let file = file.display().to_string();
-    let out = run_hookd(&["--config", &file, "--database-url", &db, "serve"], &[]).await;
+    let out = run_hookd(
+        dir.path(),
+        &["--config", &file, "--database-url", &db, "serve"],
+        &[],
+        b"",
+    )
+    .await;
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("listen_adress"), "{out:?}");
 
     std::fs::write(dir.path().join("broken.toml"), "listen = ").unwrap();
     let broken = dir.path().join("broken.toml").display().to_string();
-    let out = run_hookd(&["--config", &broken, "serve"], &[]).await;
+    let out = run_hookd(dir.path(), &["--config", &broken, "serve"], &[], b"").await;
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("broken.toml"), "{out:?}");
 }
@@ -112,20 +134,12 @@ async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"));
-    cmd.arg("--config")
-        .arg(&file)
-        .arg("serve")
-        .env_remove("RUST_LOG")
+    let file = file.display().to_string();
+    let mut child = hookd_command(dir.path(), &["--config", &file, "serve"], &[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HOOKD_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd.spawn().unwrap();
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
 
     // The JSON log line announcing the bound address (port 0 was asked for).
@@ -201,6 +215,7 @@ async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
 
     // What it wrote is in the database the file named.
     let out = run_hookd(
+        dir.path(),
         &[
             "--database-url",
             &db,
@@ -210,6 +225,7 @@ async fn serve_reads_the_config_file_answers_and_stops_on_sigterm() {
             "via-binary",
         ],
         &[],
+        b"",
     )
     .await;
     assert!(out.status.success(), "{out:?}");
@@ -228,11 +244,13 @@ async fn check_config_validates_without_starting() {
     let db = dir.path().join("data").join("hookd.db");
     let db_url = format!("sqlite:{}", db.display());
     let out = run_hookd(
+        dir.path(),
         &["check-config", "--config", &path, "--database-url", &db_url],
         &[
             ("HOOKD_ADMIN_TOKEN", "very-secret"),
             ("HOOKD_MAX_PAYLOAD_BYTES", "2048"),
         ],
+        b"",
     )
     .await;
     assert!(out.status.success(), "{out:?}");
@@ -258,7 +276,13 @@ async fn check_config_validates_without_starting() {
     // Nothing was started: the database was not even created.
     assert!(!db.exists() && !db.parent().unwrap().exists());
 
-    let out = run_hookd(&["check-config"], &[("HOOKD_RETRY_SCHEDULE", "5x")]).await;
+    let out = run_hookd(
+        dir.path(),
+        &["check-config"],
+        &[("HOOKD_RETRY_SCHEDULE", "5x")],
+        b"",
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stderr.contains("retry_schedule"), "{}", out.stderr);
 }
@@ -266,11 +290,17 @@ async fn check_config_validates_without_starting() {
 #[tokio::test]
 async fn migrate_creates_the_schema_and_exits() {
     let (dir, db) = temp_db();
-    let out = run_hookd(&["migrate", "--database-url", &db], &[]).await;
+    let out = run_hookd(dir.path(), &["migrate", "--database-url", &db], &[], b"").await;
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("up to date"), "{}", out.stdout);
     // The schema is there: a token can be created in it without a server.
-    let out = run_hookd(&["--database-url", &db, "token", "create"], &[]).await;
+    let out = run_hookd(
+        dir.path(),
+        &["--database-url", &db, "token", "create"],
+        &[],
+        b"",
+    )
+    .await;
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.trim().starts_with("hk_"), "{}", out.stdout);
     drop(dir);

@@ -1,6 +1,6 @@
 //! hookd's API integration tests, compiled into one binary (one link, one
-//! process; the modules share the harness in `helpers`). Each test starts
-//! its own server over its own database and speaks HTTP to it.
+//! process; the modules share the harness in `support`, through `helpers`).
+//! Each test starts its own server over its own database and speaks HTTP to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod applications;
@@ -18,3 +18,5 @@ mod openapi;
 mod pyenv;
 mod retention;
 mod sdk;
+#[path = "../support/mod.rs"]
+mod support;

@@ -95,7 +95,7 @@ async fn the_cli_prints_the_same_document() {
     let served = send(app.anonymous(Method::GET, "/api/v1/openapi.json"))
         .await
         .expect(200);
-    let out = run_hookd(&["openapi"], &[]).await;
+    let out = run_hookd(app.dir(), &["openapi"], &[], b"").await;
     assert!(out.status.success(), "{out:?}");
     let printed: Value = serde_json::from_str(&out.stdout).expect("hookd openapi printed no JSON");
     assert_eq!(printed, served);

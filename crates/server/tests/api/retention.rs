@@ -110,7 +110,13 @@ async fn retention_settings_are_validated() {
         )
         .await;
     assert_validation(&resp, json!(["body", "payloadRetentionHours"]));
-    let out = crate::helpers::run_hookd(&["serve"], &[("HOOKD_RETENTION_PERIOD", "forever")]).await;
+    let out = crate::helpers::run_hookd(
+        app.dir(),
+        &["serve"],
+        &[("HOOKD_RETENTION_PERIOD", "forever")],
+        b"",
+    )
+    .await;
     assert!(!out.status.success());
     assert!(out.stderr.contains("retention_period"), "{}", out.stderr);
 }

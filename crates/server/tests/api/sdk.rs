@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app_with};
 use crate::pyenv::{self, run};
 
 /// A prepared environment, or why there is none.
@@ -144,7 +144,7 @@ async fn run_script(
     let mut cmd = tokio::process::Command::new(program);
     cmd.arg(script)
         .env("HOOKD_URL", &app.base)
-        .env("HOOKD_TOKEN", &app.token)
+        .env("HOOKD_TOKEN", ADMIN_TOKEN)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true);

@@ -2,11 +2,11 @@
 //! (or `$XDG_CONFIG_HOME/hookd/cli.toml`, or `$HOOKD_CLI_CONFIG`), overridden
 //! by `HOOKD_URL`/`HOOKD_TOKEN`, overridden by `--url`/`--token`.
 
-use crate::helpers::{TOKEN, run, server, write};
+use crate::helpers::{ADMIN_TOKEN, run_hookd, spawn_app, write};
 
 #[tokio::test]
 async fn the_config_file_then_variables_then_flags() {
-    let s = server().await;
+    let s = spawn_app().await;
     s.create_app("acme").await;
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join(".config").join("hookd");
@@ -14,15 +14,15 @@ async fn the_config_file_then_variables_then_flags() {
     write(
         &dir,
         "cli.toml",
-        format!("url = \"{}\"\ntoken = \"{TOKEN}\"\n", s.base).as_bytes(),
+        format!("url = \"{}\"\ntoken = \"{ADMIN_TOKEN}\"\n", s.base).as_bytes(),
     );
 
     // Only the file.
-    let out = run(home.path(), &["apps", "get", "acme"], &[], b"").await;
+    let out = run_hookd(home.path(), &["apps", "get", "acme"], &[], b"").await;
     assert!(out.ok().contains("acme"), "{out:?}");
 
     // A variable beats the file: a wrong key from HOOKD_TOKEN is used (and named).
-    let out = run(
+    let out = run_hookd(
         home.path(),
         &["apps", "get", "acme"],
         &[("HOOKD_TOKEN", "hk_wrong")],
@@ -32,9 +32,9 @@ async fn the_config_file_then_variables_then_flags() {
     assert!(out.fails(1).contains("from $HOOKD_TOKEN"), "{out:?}");
 
     // A flag beats the variable.
-    let out = run(
+    let out = run_hookd(
         home.path(),
-        &["apps", "get", "acme", "--token", TOKEN],
+        &["apps", "get", "acme", "--token", ADMIN_TOKEN],
         &[("HOOKD_TOKEN", "hk_wrong")],
         b"",
     )
@@ -48,7 +48,7 @@ async fn the_config_file_then_variables_then_flags() {
         "elsewhere.toml",
         format!("url = \"{}\"\ntoken = \"hk_from_file\"\n", s.base).as_bytes(),
     );
-    let out = run(
+    let out = run_hookd(
         home.path(),
         &["apps", "list"],
         &[("HOOKD_CLI_CONFIG", file.to_str().unwrap())],
@@ -67,9 +67,9 @@ async fn the_config_file_then_variables_then_flags() {
     write(
         &xdg.path().join("hookd"),
         "cli.toml",
-        format!("url = \"{}\"\ntoken = \"{TOKEN}\"\n", s.base).as_bytes(),
+        format!("url = \"{}\"\ntoken = \"{ADMIN_TOKEN}\"\n", s.base).as_bytes(),
     );
-    let out = run(
+    let out = run_hookd(
         other.path(),
         &["apps", "get", "acme"],
         &[("XDG_CONFIG_HOME", xdg.path().to_str().unwrap())],
@@ -87,7 +87,7 @@ async fn a_broken_config_file_is_named() {
         "cli.toml",
         b"url = \"http://127.0.0.1:1\"\nkey = \"x\"\n",
     );
-    let out = run(
+    let out = run_hookd(
         home.path(),
         &["apps", "list"],
         &[("HOOKD_CLI_CONFIG", file.to_str().unwrap())],
@@ -100,7 +100,7 @@ async fn a_broken_config_file_is_named() {
         "{out:?}"
     );
 
-    let out = run(
+    let out = run_hookd(
         home.path(),
         &["apps", "list"],
         &[("HOOKD_CLI_CONFIG", "/nonexistent/cli.toml")],

@@ -2,15 +2,15 @@
 //! (naming the URL), a missing or wrong key (401, saying how to set one),
 //! 404, 422 (each field), and bad usage (exit 2).
 
-use crate::helpers::{TOKEN, closed_port, run, server};
+use crate::helpers::{ADMIN_TOKEN, free_port, run_hookd, spawn_app};
 
 #[tokio::test]
 async fn an_unreachable_server_is_named_with_its_url() {
     let home = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}", closed_port());
-    let out = run(
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = run_hookd(
         home.path(),
-        &["apps", "list", "--url", &url, "--token", TOKEN],
+        &["apps", "list", "--url", &url, "--token", ADMIN_TOKEN],
         &[],
         b"",
     )
@@ -31,10 +31,10 @@ async fn an_unreachable_server_is_named_with_its_url() {
 
 #[tokio::test]
 async fn a_missing_or_wrong_key_says_how_to_set_one() {
-    let s = server().await;
-    let home = s.dir.path();
+    let s = spawn_app().await;
+    let home = s.dir();
 
-    let out = run(home, &["apps", "list", "--url", &s.base], &[], b"").await;
+    let out = run_hookd(home, &["apps", "list", "--url", &s.base], &[], b"").await;
     let err = out.fails(1);
     assert!(err.contains("refused the API key (401"), "{out:?}");
     assert!(err.contains("No API key was given"), "{out:?}");
@@ -42,7 +42,7 @@ async fn a_missing_or_wrong_key_says_how_to_set_one() {
         assert!(err.contains(how), "no mention of {how}: {out:?}");
     }
 
-    let out = run(
+    let out = run_hookd(
         home,
         &["apps", "list"],
         &[("HOOKD_URL", &s.base), ("HOOKD_TOKEN", "hk_wrong")],
@@ -58,7 +58,7 @@ async fn a_missing_or_wrong_key_says_how_to_set_one() {
 
 #[tokio::test]
 async fn not_found_and_validation_errors_show_the_servers_words() {
-    let s = server().await;
+    let s = spawn_app().await;
     s.create_app("acme").await;
 
     let out = s.cli(&["endpoints", "get", "acme", "ep_missing"]).await;
@@ -98,7 +98,7 @@ async fn not_found_and_validation_errors_show_the_servers_words() {
 
 #[tokio::test]
 async fn usage_errors_exit_2() {
-    let s = server().await;
+    let s = spawn_app().await;
     let out = s
         .cli_with(&["apps", "list"], &[("HOOKD_URL", "localhost:8071")], b"")
         .await;

@@ -7,13 +7,15 @@ use std::time::Duration;
 use hookd_webhooks::Key;
 use serde_json::{Value, json};
 
-use crate::helpers::{closed_port, data, run, server, server_with, spawn, wait_until, write};
+use crate::helpers::{
+    Spawned, data, free_port, run_hookd, spawn_app, spawn_app_with, spawn_hookd, wait_until, write,
+};
 use crate::receiver::Receiver;
 
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The `http://127.0.0.1:PORT/` a listener printed.
-async fn listening_url(l: &crate::helpers::Spawned) -> String {
+async fn listening_url(l: &Spawned) -> String {
     let line = l.stderr_line("listening on ", WAIT).await;
     line.split_whitespace()
         .find(|w| w.starts_with("http://127.0.0.1:"))
@@ -23,11 +25,11 @@ async fn listening_url(l: &crate::helpers::Spawned) -> String {
 
 #[tokio::test]
 async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_removed() {
-    let s = server().await;
+    let s = spawn_app().await;
     s.create_app("acme").await;
     let target = Receiver::start(201).await;
 
-    let listen = s.spawn(
+    let listen = s.spawn_cli(
         &[
             "listen",
             "--port",
@@ -51,26 +53,20 @@ async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_remo
     listen
         .stderr_line("verifying signatures with the endpoint's secret", WAIT)
         .await;
-    let eps = data(&s.get("/api/v1/app/acme/endpoint").await);
+    let eps = data(&s.get("/api/v1/app/acme/endpoint").await.expect(200));
     assert_eq!(eps.len(), 1);
     assert_eq!(eps[0]["id"], Value::String(ep.clone()));
     assert_eq!(eps[0]["url"], Value::String(url.clone()));
 
     let payload = r#"{"invoice": "in_42", "amount": 1000, "lines": [{"sku": "a"}]}"#;
     // Sent as text, so hookd delivers these exact bytes.
-    let resp = s
-        .http
-        .post(format!("{}/api/v1/app/acme/msg", s.base))
-        .bearer_auth(crate::helpers::TOKEN)
-        .header("content-type", "application/json")
-        .body(format!(
-            r#"{{"eventType": "invoice.paid", "payload": {payload}}}"#
-        ))
-        .send()
+    let msg = s
+        .post_raw(
+            "/api/v1/app/acme/msg",
+            format!(r#"{{"eventType": "invoice.paid", "payload": {payload}}}"#),
+        )
         .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let msg: Value = resp.json().await.unwrap();
+        .expect(202);
     let msg_id = msg["id"].as_str().unwrap().to_string();
 
     listen.stdout_line("signature: VALID", WAIT).await;
@@ -108,7 +104,7 @@ async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_remo
 
     // hookd recorded the forward target's answer as the attempt's.
     let attempt = wait_until(WAIT, "the attempt record", || async {
-        s.attempts_of("acme", &msg_id).await.into_iter().next()
+        s.attempts_by_msg("acme", &msg_id).await.into_iter().next()
     })
     .await;
     assert_eq!(attempt["responseStatusCode"], 201, "{attempt}");
@@ -118,19 +114,14 @@ async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_remo
     );
 
     // The captured request verifies with `hookd verify` too.
-    let secret = s
-        .get(&format!("/api/v1/app/acme/endpoint/{ep}/secret"))
-        .await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let body_file = write(s.dir.path(), "captured.json", &fwd.body);
+    let secret = s.endpoint_secret("acme", &ep).await;
+    let body_file = write(s.dir(), "captured.json", &fwd.body);
     let headers: Vec<String> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
         .iter()
         .map(|h| format!("{h}: {}", fwd.header(h)))
         .collect();
-    let out = run(
-        s.dir.path(),
+    let out = run_hookd(
+        s.dir(),
         &[
             "verify",
             "--secret",
@@ -161,7 +152,7 @@ async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_remo
     );
     assert!(out.stderr.contains("stopped after 1 webhook(s)"), "{out:?}");
     assert_eq!(
-        data(&s.get("/api/v1/app/acme/endpoint").await),
+        data(&s.get("/api/v1/app/acme/endpoint").await.expect(200)),
         Vec::<Value>::new()
     );
 }
@@ -170,7 +161,11 @@ async fn a_real_delivery_is_printed_verified_and_forwarded_and_the_endpoint_remo
 async fn direct_requests_are_verified_and_answered_by_the_verdict() {
     let home = tempfile::tempdir().unwrap();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let listen = spawn(home.path(), &["listen", "--port", "0", "--secret", secret]);
+    let listen = spawn_hookd(
+        home.path(),
+        &["listen", "--port", "0", "--secret", secret],
+        &[],
+    );
     let url = listening_url(&listen).await;
     listen
         .stderr_line("verifying signatures with --secret", WAIT)
@@ -229,9 +224,9 @@ async fn direct_requests_are_verified_and_answered_by_the_verdict() {
 
 #[tokio::test]
 async fn a_forward_target_that_is_down_is_a_502_and_no_secret_means_not_checked() {
-    let s = server().await;
-    let down = format!("http://127.0.0.1:{}/webhooks", closed_port());
-    let listen = s.spawn(&["listen", "--port", "0", "--forward-to", &down], &[]);
+    let s = spawn_app().await;
+    let down = format!("http://127.0.0.1:{}/webhooks", free_port());
+    let listen = s.spawn_cli(&["listen", "--port", "0", "--forward-to", &down], &[]);
     let url = listening_url(&listen).await;
     listen.stderr_line("signatures are not checked", WAIT).await;
     let resp = reqwest::Client::new()
@@ -257,11 +252,11 @@ async fn a_forward_target_that_is_down_is_a_502_and_no_secret_means_not_checked(
 #[tokio::test]
 async fn registering_against_a_server_that_blocks_loopback_prints_a_hint() {
     // The SSRF policy's default: 127.0.0.1 is refused.
-    let s = server_with(&[("allowed_subnets", "")]).await;
+    let s = spawn_app_with(&[("allowed_subnets", "")]).await;
     s.create_app("acme").await;
     // --secret with --register: the endpoint is created with that secret.
     let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    let listen = s.spawn(
+    let listen = s.spawn_cli(
         &[
             "listen",
             "--port",
@@ -276,19 +271,17 @@ async fn registering_against_a_server_that_blocks_loopback_prints_a_hint() {
     listen
         .stderr_line("registered the temporary endpoint", WAIT)
         .await;
-    let ep = data(&s.get("/api/v1/app/acme/endpoint").await)[0]["id"]
+    let ep = data(&s.get("/api/v1/app/acme/endpoint").await.expect(200))[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     let key = s
         .get(&format!("/api/v1/app/acme/endpoint/{ep}/secret"))
-        .await;
+        .await
+        .expect(200);
     assert_eq!(key["key"], secret);
-    s.post(
-        "/api/v1/app/acme/msg",
-        json!({"eventType": "invoice.paid", "payload": {}}),
-    )
-    .await;
+    s.send_message("acme", json!({"eventType": "invoice.paid", "payload": {}}))
+        .await;
     let hint = listen
         .stderr_line("hint: hookd did not deliver to this listener", WAIT)
         .await;
@@ -304,7 +297,7 @@ async fn registering_against_a_server_that_blocks_loopback_prints_a_hint() {
         "{out:?}"
     );
     assert_eq!(
-        data(&s.get("/api/v1/app/acme/endpoint").await),
+        data(&s.get("/api/v1/app/acme/endpoint").await.expect(200)),
         Vec::<Value>::new()
     );
 

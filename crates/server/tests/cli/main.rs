@@ -11,4 +11,6 @@ mod listen;
 mod receiver;
 mod resources;
 mod sending;
+#[path = "../support/mod.rs"]
+mod support;
 mod verify;

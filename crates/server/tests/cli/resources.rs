@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{field, server, write};
+use crate::helpers::{field, spawn_app, write};
 
 #[tokio::test]
 async fn apps_create_list_get_update_delete() {
-    let s = server().await;
+    let s = spawn_app().await;
 
     let out = s
         .cli(&[
@@ -90,7 +90,7 @@ async fn apps_create_list_get_update_delete() {
         ])
         .await;
     assert_eq!(field(out.ok(), "name"), "Acme Corp");
-    let api = s.get("/api/v1/app/acme").await;
+    let api = s.get("/api/v1/app/acme").await.expect(200);
     assert_eq!(api["name"], "Acme Corp");
     assert_eq!(api["throttleRate"], 9);
     assert_eq!(
@@ -121,7 +121,7 @@ async fn apps_create_list_get_update_delete() {
 
 #[tokio::test]
 async fn endpoints_create_list_get_update_secret_delete() {
-    let s = server().await;
+    let s = spawn_app().await;
     s.create_app("shop").await;
 
     let out = s
@@ -160,9 +160,15 @@ async fn endpoints_create_list_get_update_secret_delete() {
         "SDK aliases are not repeated: {text}"
     );
 
-    let api_secret = s.get("/api/v1/app/shop/endpoint/main/secret").await;
+    let api_secret = s
+        .get("/api/v1/app/shop/endpoint/main/secret")
+        .await
+        .expect(200);
     assert_eq!(api_secret["key"], Value::String(secret.clone()));
-    let headers = s.get("/api/v1/app/shop/endpoint/main/headers").await;
+    let headers = s
+        .get("/api/v1/app/shop/endpoint/main/headers")
+        .await
+        .expect(200);
     assert_eq!(headers["headers"]["x-tenant"], "t-42");
 
     let out = s.cli(&["endpoints", "list", "shop"]).await;
@@ -195,7 +201,7 @@ async fn endpoints_create_list_get_update_secret_delete() {
     assert_eq!(field(text, "disabled"), "true");
     assert_eq!(field(text, "filterTypes"), "-");
     assert_eq!(field(text, "url"), "https://example.com/v2");
-    let api = s.get("/api/v1/app/shop/endpoint/main").await;
+    let api = s.get("/api/v1/app/shop/endpoint/main").await.expect(200);
     assert_eq!(api["disabled"], true);
     assert_eq!(api["filterTypes"], Value::Null);
     assert_eq!(
@@ -225,7 +231,9 @@ async fn endpoints_create_list_get_update_secret_delete() {
         .await;
     assert_eq!(out.ok().trim(), new);
     assert_eq!(
-        s.get("/api/v1/app/shop/endpoint/main/secret").await["key"],
+        s.get("/api/v1/app/shop/endpoint/main/secret")
+            .await
+            .expect(200)["key"],
         new
     );
     let secret_json = s
@@ -245,9 +253,9 @@ async fn endpoints_create_list_get_update_secret_delete() {
 
 #[tokio::test]
 async fn event_types_create_list_get_update_archive_expunge() {
-    let s = server().await;
+    let s = spawn_app().await;
     let schema = write(
-        s.dir.path(),
+        s.dir(),
         "schema.json",
         br#"{"type": "object", "properties": {"invoice": {"type": "string"}}}"#,
     );
@@ -268,7 +276,7 @@ async fn event_types_create_list_get_update_archive_expunge() {
     let text = out.ok();
     assert_eq!(field(text, "name"), "invoice.paid");
     assert_eq!(field(text, "groupName"), "invoice");
-    let api = s.get("/api/v1/event-type/invoice.paid").await;
+    let api = s.get("/api/v1/event-type/invoice.paid").await.expect(200);
     assert_eq!(api["schemas"]["1"]["type"], "object", "{api}");
 
     s.cli(&["event-type", "create", "invoice.sent"]).await.ok();

@@ -5,18 +5,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{data, field, server, wait_until, write};
+use crate::helpers::{TestApp, field, spawn_app, wait_until, write};
 use crate::receiver::Receiver;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn send_takes_the_payload_from_a_flag_a_file_or_stdin_byte_for_byte() {
-    let s = server().await;
+    let s = spawn_app().await;
     s.create_app("acme").await;
     let rx = Receiver::start(200).await;
-    s.post("/api/v1/app/acme/endpoint", json!({"url": rx.url}))
-        .await;
+    s.create_endpoint("acme", json!({"url": rx.url})).await;
 
     // --payload: the table shows the message.
     let out = s
@@ -54,11 +53,7 @@ async fn send_takes_the_payload_from_a_flag_a_file_or_stdin_byte_for_byte() {
     assert_eq!(first.header("webhook-id"), msg);
 
     // --file, with --json: the API's answer.
-    let file = write(
-        s.dir.path(),
-        "payload.json",
-        b"{\n  \"from\": \"file\"\n}\n",
-    );
+    let file = write(s.dir(), "payload.json", b"{\n  \"from\": \"file\"\n}\n");
     let out = s
         .cli(&[
             "send",
@@ -88,7 +83,8 @@ async fn send_takes_the_payload_from_a_flag_a_file_or_stdin_byte_for_byte() {
             "/api/v1/app/acme/msg/{}",
             sent["id"].as_str().unwrap()
         ))
-        .await;
+        .await
+        .expect(200);
     assert_eq!(stored["payload"], json!({"from": "stdin"}));
 
     // Bad payloads are refused before anything is sent (exit 2).
@@ -128,17 +124,14 @@ async fn send_takes_the_payload_from_a_flag_a_file_or_stdin_byte_for_byte() {
 }
 
 /// An application with an endpoint to `rx` and one delivered message.
-async fn delivered(s: &crate::helpers::Server, rx: &Receiver) -> (String, String) {
+async fn delivered(s: &TestApp, rx: &Receiver) -> (String, String) {
     s.create_app("acme").await;
     let ep = s
-        .post(
-            "/api/v1/app/acme/endpoint",
-            json!({"url": rx.url, "uid": "rx"}),
-        )
+        .create_endpoint("acme", json!({"url": rx.url, "uid": "rx"}))
         .await;
     let msg = s
-        .post(
-            "/api/v1/app/acme/msg",
+        .send_message(
+            "acme",
             json!({"eventType": "invoice.paid", "payload": {"n": 1}}),
         )
         .await;
@@ -147,7 +140,7 @@ async fn delivered(s: &crate::helpers::Server, rx: &Receiver) -> (String, String
         msg["id"].as_str().unwrap().to_string(),
     );
     wait_until(WAIT, "the first attempt", || async {
-        (!s.attempts_of("acme", &msg).await.is_empty()).then_some(())
+        (!s.attempts_by_msg("acme", &msg).await.is_empty()).then_some(())
     })
     .await;
     (ep, msg)
@@ -155,7 +148,7 @@ async fn delivered(s: &crate::helpers::Server, rx: &Receiver) -> (String, String
 
 #[tokio::test]
 async fn attempts_by_endpoint_message_and_application_then_resend() {
-    let s = server().await;
+    let s = spawn_app().await;
     let rx = Receiver::start(200).await;
     let (ep, msg) = delivered(&s, &rx).await;
 
@@ -219,7 +212,7 @@ async fn attempts_by_endpoint_message_and_application_then_resend() {
         format!("queued a new attempt of message {msg} to endpoint rx")
     );
     wait_until(WAIT, "the manual attempt", || async {
-        (s.attempts_of("acme", &msg).await.len() == 2).then_some(())
+        (s.attempts_by_msg("acme", &msg).await.len() == 2).then_some(())
     })
     .await;
     let out = s.cli(&["attempts", "--app", "acme", "--msg", &msg]).await;
@@ -241,13 +234,12 @@ async fn attempts_by_endpoint_message_and_application_then_resend() {
 
 #[tokio::test]
 async fn recover_resends_failed_deliveries_since_a_time() {
-    let s = server().await;
+    let s = spawn_app().await;
     let rx = Receiver::start(500).await;
     let (_, msg) = delivered(&s, &rx).await;
     // 500, then one retry after 100 ms: then the delivery has failed for good.
     wait_until(WAIT, "the delivery to fail", || async {
-        let dest = s.get(&format!("/api/v1/app/acme/msg/{msg}/endpoint")).await;
-        (data(&dest)[0]["status"] == 2).then_some(())
+        (s.destinations("acme", &msg).await[0]["status"] == 2).then_some(())
     })
     .await;
 
@@ -261,8 +253,7 @@ async fn recover_resends_failed_deliveries_since_a_time() {
         "{out:?}"
     );
     wait_until(WAIT, "the recovered delivery", || async {
-        let dest = s.get(&format!("/api/v1/app/acme/msg/{msg}/endpoint")).await;
-        (data(&dest)[0]["status"] == 0).then_some(())
+        (s.destinations("acme", &msg).await[0]["status"] == 0).then_some(())
     })
     .await;
     let out = s
@@ -308,11 +299,11 @@ async fn recover_resends_failed_deliveries_since_a_time() {
 
 #[tokio::test]
 async fn attempts_follow_prints_new_attempts_until_stopped() {
-    let s = server().await;
+    let s = spawn_app().await;
     let rx = Receiver::start(200).await;
     let (_, first) = delivered(&s, &rx).await;
 
-    let follow = s.spawn(
+    let follow = s.spawn_cli(
         &[
             "attempts",
             "--app",
@@ -327,7 +318,7 @@ async fn attempts_follow_prints_new_attempts_until_stopped() {
     );
     follow.stdout_line("TIMESTAMP", WAIT).await;
     follow.stdout_line(&first, WAIT).await;
-    let json_follow = s.spawn(
+    let json_follow = s.spawn_cli(
         &[
             "attempts",
             "--app",
@@ -343,8 +334,8 @@ async fn attempts_follow_prints_new_attempts_until_stopped() {
 
     rx.answer(503);
     let second = s
-        .post(
-            "/api/v1/app/acme/msg",
+        .send_message(
+            "acme",
             json!({"eventType": "invoice.paid", "payload": {"n": 2}}),
         )
         .await;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use hookd_webhooks::Key;
 
-use crate::helpers::{Output, run, write};
+use crate::helpers::{Output, run_hookd, write};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
@@ -26,7 +26,7 @@ async fn verify(home: &Path, extra: &[&str], id: &str, ts: &str, sig: &str, body
     );
     let mut args = vec!["verify", "--header", &h1, "--header", &h2, "--header", &h3];
     args.extend_from_slice(extra);
-    run(home, &args, &[], body).await
+    run_hookd(home, &args, &[], body).await
 }
 
 #[tokio::test]
@@ -54,7 +54,7 @@ async fn valid_webhooks_from_a_file_or_stdin_with_either_header_names() {
         format!("svix-timestamp: {TS}"),
         format!("svix-signature: {sig}"),
     );
-    let out = run(
+    let out = run_hookd(
         h,
         &[
             "verify",
@@ -250,7 +250,7 @@ async fn each_failure_says_why() {
         format!("webhook-id: {ID}"),
         format!("webhook-timestamp: {ts}"),
     );
-    let out = run(
+    let out = run_hookd(
         h,
         &[
             "verify", "--secret", SECRET, "--header", &h1, "--header", &h2,
@@ -301,7 +301,7 @@ async fn a_secret_that_is_not_a_key_is_a_usage_error() {
             "{secret}: {out:?}"
         );
     }
-    let out = run(
+    let out = run_hookd(
         h,
         &["verify", "--secret", SECRET, "--header", "no colon"],
         &[],

@@ -27,14 +27,14 @@ async fn resend_recover_stats_and_send_example() {
     let good = Receiver::start().await;
     let broken = Receiver::always(Reply::status(500)).await;
     let app = spawn_app_with(&[("retry_schedule", "100ms")]).await;
-    let app_id = app.create_app("actions").await;
-    let ep_good = app.create_endpoint(&app_id, json!({"url": good.url})).await;
-    let ep_broken = app
+    let app_id = id(&app.create_app("actions").await);
+    let ep_good = id(&app.create_endpoint(&app_id, json!({"url": good.url})).await);
+    let ep_broken = id(&app
         .create_endpoint(&app_id, json!({"url": broken.url}))
-        .await;
+        .await);
 
-    let m1 = app.send(&app_id, "order.created").await;
-    let m2 = app.send(&app_id, "order.created").await;
+    let m1 = app.send_event(&app_id, "order.created").await;
+    let m2 = app.send_event(&app_id, "order.created").await;
     for m in [&m1, &m2] {
         app.wait_for_status(&app_id, m, &ep_good, 0).await;
         app.wait_for_status(&app_id, m, &ep_broken, 2).await;
@@ -159,11 +159,11 @@ async fn resending_a_pending_delivery_does_not_fork_its_retries() {
     // there, 4 in all. The retry scheduled before the resend is superseded.
     let receiver = Receiver::always(Reply::status(500)).await;
     let app = spawn_app_with(&[("retry_schedule", "1s,1s")]).await;
-    let app_id = app.create_app("resend-pending").await;
-    let ep = app
+    let app_id = id(&app.create_app("resend-pending").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "order.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "order.created").await;
     wait_until(WAIT, "the first attempt to be recorded", || async {
         (app.attempts_by_msg(&app_id, &msg).await.len() == 1).then_some(())
     })
@@ -212,11 +212,11 @@ async fn resend_during_an_attempt_does_not_send_twice_at_once() {
     )
     .await;
     let app = spawn_app_with(&[("retry_schedule", "500ms,500ms")]).await;
-    let app_id = app.create_app("resend-in-flight").await;
-    let ep = app
+    let app_id = id(&app.create_app("resend-in-flight").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "order.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "order.created").await;
     receiver.wait_for(1, WAIT).await;
     let resend = app
         .post(

@@ -10,17 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::task::JoinSet;
 
-use crate::helpers::{ADMIN_TOKEN, client, data, id, spawn_app, wait_until};
+use crate::helpers::{
+    ADMIN_TOKEN, client, data, free_port, hookd_command, id, spawn_app, wait_until,
+};
 use crate::receiver::{Receiver, Reply};
-
-/// A free port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("address").port()
-}
 
 /// `hookd serve` as a child process; killed when dropped. Prints the
 /// server's log when the test fails.
@@ -35,23 +31,25 @@ impl Server {
         let port = free_port();
         let log = dir.join(format!("hookd-{generation}.log"));
         let stderr = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
-        cmd.arg("serve");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("HOOKD_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("HOOKD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HOOKD_DATABASE_URL", format!("sqlite:{}", db.display()))
-            .env("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("HOOKD_ALLOWED_SUBNETS", "127.0.0.0/8")
-            .env("HOOKD_RETRY_SCHEDULE", "200ms,200ms,200ms")
-            .env("HOOKD_LOG", "warn")
-            .stdin(Stdio::null())
+        let (listen, db) = (
+            format!("127.0.0.1:{port}"),
+            format!("sqlite:{}", db.display()),
+        );
+        let mut cmd = hookd_command(
+            dir,
+            &["serve"],
+            &[
+                ("HOOKD_LISTEN", &listen),
+                ("HOOKD_DATABASE_URL", &db),
+                ("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN),
+                ("HOOKD_ALLOWED_SUBNETS", "127.0.0.0/8"),
+                ("HOOKD_RETRY_SCHEDULE", "200ms,200ms,200ms"),
+                ("HOOKD_LOG", "warn"),
+            ],
+        );
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(true);
+            .stderr(Stdio::from(stderr));
         let child = cmd.spawn().expect("cannot start the hookd binary");
         let server = Server {
             child,
@@ -276,11 +274,11 @@ async fn kill_9_loses_no_accepted_message() {
 async fn graceful_shutdown_finishes_and_records_the_delivery_in_flight() {
     let receiver = Receiver::always(Reply::ok().delay(Duration::from_millis(500))).await;
     let mut app = spawn_app().await; // shutdown_timeout_secs = 10
-    let app_id = app.create_app("shutdown").await;
-    let ep = app
+    let app_id = id(&app.create_app("shutdown").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "user.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.created").await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
 
     let arrived = receiver.requests()[0].at;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hookd_webhooks::Verifier;
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app_with, wait_until};
+use crate::helpers::{id, spawn_app_with, wait_until};
 use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -23,22 +23,22 @@ async fn exhausted_deliveries_fail_and_emit_operational_events() {
     ])
     .await;
 
-    let op_app = app.create_app("hookd-operational").await;
-    let op_ep = app
+    let op_app = id(&app.create_app("hookd-operational").await);
+    let op_ep = id(&app
         .create_endpoint(&op_app, json!({"url": operator.url}))
-        .await;
+        .await);
     let op_secret = app.endpoint_secret(&op_app, &op_ep).await;
 
-    let app_id = app.create_app("exhaust").await;
-    let ep = app
+    let app_id = id(&app.create_app("exhaust").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": failing.url, "uid": "failing-ep"}))
-        .await;
-    let msg = app
+        .await);
+    let msg = id(&app
         .send_message(
             &app_id,
             json!({"eventType": "invoice.paid", "eventId": "evt-exhaust-1", "payload": {"n": 1}}),
         )
-        .await;
+        .await);
 
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     let attempts = app.attempts_by_msg(&app_id, &msg).await;
@@ -149,14 +149,14 @@ async fn endpoints_failing_for_too_long_are_disabled() {
         ("disable_after_secs", "1"),
     ])
     .await;
-    let op_app = app.create_app("hookd-operational").await;
+    let op_app = id(&app.create_app("hookd-operational").await);
     app.create_endpoint(&op_app, json!({"url": operator.url}))
         .await;
-    let app_id = app.create_app("auto-disable").await;
-    let ep = app
+    let app_id = id(&app.create_app("auto-disable").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": failing.url}))
-        .await;
-    let msg = app.send(&app_id, "invoice.paid").await;
+        .await);
+    let msg = app.send_event(&app_id, "invoice.paid").await;
 
     wait_until(WAIT, "the endpoint to be disabled", || async {
         (app.get_endpoint(&app_id, &ep).await["disabled"] == true).then_some(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, wait_until};
+use crate::helpers::{id, spawn_app_with, wait_until};
 use crate::receiver::{Receiver, Reply, refused_url};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -15,11 +15,11 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn gone_disables_the_endpoint_without_retries() {
     let receiver = Receiver::always(Reply::status(410)).await;
     let app = spawn_app_with(&[("retry_schedule", "100ms,100ms")]).await;
-    let app_id = app.create_app("gone").await;
-    let ep = app
+    let app_id = id(&app.create_app("gone").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "user.deleted").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.deleted").await;
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     wait_until(WAIT, "the endpoint to be disabled", || async {
         (app.get_endpoint(&app_id, &ep).await["disabled"] == true).then_some(())
@@ -35,7 +35,7 @@ async fn gone_disables_the_endpoint_without_retries() {
     assert_eq!(app.attempts_by_msg(&app_id, &msg).await.len(), 1);
 
     // A disabled endpoint gets no new messages.
-    let next = app.send(&app_id, "user.deleted").await;
+    let next = app.send_event(&app_id, "user.deleted").await;
     assert_eq!(app.destination_status(&app_id, &next, &ep).await, None);
 }
 
@@ -44,11 +44,11 @@ async fn redirects_are_failures_and_are_not_followed() {
     let target = Receiver::start().await;
     let redirector = Receiver::always(Reply::redirect(&target.url)).await;
     let app = spawn_app_with(&[("retry_schedule", "100ms,100ms")]).await;
-    let app_id = app.create_app("redirect").await;
-    let ep = app
+    let app_id = id(&app.create_app("redirect").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": redirector.url}))
-        .await;
-    let msg = app.send(&app_id, "user.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.created").await;
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     let attempts = app.attempts_by_msg(&app_id, &msg).await;
     assert_eq!(attempts.len(), 3, "a 3xx is retried like any failure");
@@ -65,11 +65,11 @@ async fn redirects_are_failures_and_are_not_followed() {
 async fn timeouts_are_recorded_and_retried() {
     let receiver = Receiver::always(Reply::hang()).await;
     let app = spawn_app_with(&[("request_timeout_secs", "1"), ("retry_schedule", "100ms")]).await;
-    let app_id = app.create_app("timeout").await;
-    let ep = app
+    let app_id = id(&app.create_app("timeout").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "user.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.created").await;
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     let attempts = app.attempts_by_msg(&app_id, &msg).await;
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
@@ -92,11 +92,11 @@ async fn timeouts_are_recorded_and_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_recorded_and_retried() {
-    let url = refused_url().await;
+    let url = refused_url();
     let app = spawn_app_with(&[("retry_schedule", "100ms")]).await;
-    let app_id = app.create_app("refused").await;
-    let ep = app.create_endpoint(&app_id, json!({"url": url})).await;
-    let msg = app.send(&app_id, "user.created").await;
+    let app_id = id(&app.create_app("refused").await);
+    let ep = id(&app.create_endpoint(&app_id, json!({"url": url})).await);
+    let msg = app.send_event(&app_id, "user.created").await;
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     let attempts = app.attempts_by_msg(&app_id, &msg).await;
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
@@ -113,11 +113,11 @@ async fn stored_response_bodies_are_capped() {
     // 10 000 bytes answered; response_body_limit (default 4096) are kept.
     let receiver = Receiver::always(Reply::status(500).body("x".repeat(10_000))).await;
     let app = spawn_app_with(&[("retry_schedule", "")]).await;
-    let app_id = app.create_app("body-cap").await;
-    let ep = app
+    let app_id = id(&app.create_app("body-cap").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "user.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.created").await;
     app.wait_for_status(&app_id, &msg, &ep, 2).await;
     let attempts = app.attempts_by_msg(&app_id, &msg).await;
     assert_eq!(attempts.len(), 1, "an empty schedule means one attempt");
@@ -138,9 +138,9 @@ async fn endpoint_changes_apply_to_pending_retries() {
     let old = Receiver::always(Reply::status(500)).await;
     let new = Receiver::start().await;
     let app = spawn_app_with(&[("retry_schedule", "500ms,500ms,500ms")]).await;
-    let app_id = app.create_app("changes").await;
-    let ep = app.create_endpoint(&app_id, json!({"url": old.url})).await;
-    let msg = app.send(&app_id, "user.created").await;
+    let app_id = id(&app.create_app("changes").await);
+    let ep = id(&app.create_endpoint(&app_id, json!({"url": old.url})).await);
+    let msg = app.send_event(&app_id, "user.created").await;
     old.wait_for(1, WAIT).await;
     app.patch(
         &format!("/api/v1/app/{app_id}/endpoint/{ep}"),
@@ -154,7 +154,7 @@ async fn endpoint_changes_apply_to_pending_retries() {
 
     // Disabling stops the retries of a failing delivery.
     new.set_script(vec![], Reply::status(500));
-    let msg2 = app.send(&app_id, "user.created").await;
+    let msg2 = app.send_event(&app_id, "user.created").await;
     let _ = new.wait_for(2, WAIT).await;
     app.patch(
         &format!("/api/v1/app/{app_id}/endpoint/{ep}"),
@@ -180,11 +180,11 @@ async fn deleted_endpoints_get_no_more_attempts() {
     )
     .await;
     let app = spawn_app_with(&[("retry_schedule", "200ms,200ms")]).await;
-    let app_id = app.create_app("deleted").await;
-    let ep = app
+    let app_id = id(&app.create_app("deleted").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "user.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "user.created").await;
     receiver.wait_for(1, WAIT).await;
     let resp = app
         .delete(&format!("/api/v1/app/{app_id}/endpoint/{ep}"))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, id, spawn_app, spawn_app_with};
 use crate::receiver::{Receiver, Reply};
 
 async fn burst(app: &Arc<TestApp>, app_id: &str, n: usize) {
@@ -26,7 +26,7 @@ async fn burst(app: &Arc<TestApp>, app_id: &str, n: usize) {
 async fn rate_limit_spreads_a_burst() {
     let receiver = Receiver::start().await;
     let app = Arc::new(spawn_app().await);
-    let app_id = app.create_app("rate").await;
+    let app_id = id(&app.create_app("rate").await);
     app.create_endpoint(&app_id, json!({"url": receiver.url, "rateLimit": 5}))
         .await;
     burst(&app, &app_id, 15).await;
@@ -47,11 +47,11 @@ async fn rate_limit_holds_for_a_steady_trickle() {
     // between them: the limit must still hold over time, not only for backlogs.
     let receiver = Receiver::start().await;
     let app = spawn_app().await;
-    let app_id = app.create_app("trickle").await;
+    let app_id = id(&app.create_app("trickle").await);
     app.create_endpoint(&app_id, json!({"url": receiver.url, "rateLimit": 5}))
         .await;
     for _ in 0..15 {
-        app.send(&app_id, "trickle").await;
+        app.send_event(&app_id, "trickle").await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let reqs = receiver.wait_for(15, Duration::from_secs(15)).await;
@@ -66,7 +66,7 @@ async fn rate_limit_holds_for_a_steady_trickle() {
 async fn concurrency_cap_bounds_requests_in_flight() {
     let receiver = Receiver::always(Reply::ok().delay(Duration::from_millis(300))).await;
     let app = Arc::new(spawn_app_with(&[("endpoint_concurrency", "2")]).await);
-    let app_id = app.create_app("concurrency").await;
+    let app_id = id(&app.create_app("concurrency").await);
     app.create_endpoint(&app_id, json!({"url": receiver.url}))
         .await;
     burst(&app, &app_id, 8).await;

@@ -26,3 +26,5 @@ mod retries;
 mod routing;
 mod signatures;
 mod ssrf;
+#[path = "../support/mod.rs"]
+mod support;

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, Method, Response, Uri};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::helpers::wait_until;
+use crate::helpers::{free_port, wait_until};
 
 /// How the receiver answers one request.
 #[derive(Debug, Clone)]
@@ -283,12 +283,7 @@ impl Receiver {
     }
 }
 
-/// A URL on 127.0.0.1 where nothing listens: a port bound, then released.
-pub async fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("cannot bind a port");
-    let addr = listener.local_addr().expect("address");
-    drop(listener);
-    format!("http://{addr}/hook")
+/// A URL on 127.0.0.1 where nothing listens.
+pub fn refused_url() -> String {
+    format!("http://127.0.0.1:{}/hook", free_port())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{id, spawn_app};
 use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -15,11 +15,11 @@ async fn failed_deliveries_are_retried_until_success() {
     let receiver =
         Receiver::scripted(vec![Reply::status(500), Reply::status(500)], Reply::ok()).await;
     let app = spawn_app().await; // retry_schedule = 200ms,400ms
-    let app_id = app.create_app("retries").await;
-    let ep = app
+    let app_id = id(&app.create_app("retries").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "order.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "order.created").await;
 
     let reqs = receiver.wait_for(3, WAIT).await;
     app.wait_for_status(&app_id, &msg, &ep, 0).await;
@@ -68,11 +68,11 @@ async fn failed_deliveries_are_retried_until_success() {
 async fn retry_after_is_honoured() {
     let receiver = Receiver::scripted(vec![Reply::status(503).retry_after("1")], Reply::ok()).await;
     let app = spawn_app().await; // the schedule alone would retry after ~200 ms
-    let app_id = app.create_app("retry-after").await;
-    let ep = app
+    let app_id = id(&app.create_app("retry-after").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "order.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "order.created").await;
     let reqs = receiver.wait_for(2, WAIT).await;
     let gap = reqs[1].at - reqs[0].at;
     assert!(
@@ -94,14 +94,14 @@ async fn retry_after_is_honoured() {
 async fn retry_after_as_an_http_date_is_honoured() {
     let receiver = Receiver::start().await;
     let app = spawn_app().await;
-    let app_id = app.create_app("retry-after-date").await;
+    let app_id = id(&app.create_app("retry-after-date").await);
     app.create_endpoint(&app_id, json!({"url": receiver.url}))
         .await;
     // Two seconds ahead; HTTP dates have whole seconds, so at least ~1 s remains.
     let when = chrono::Utc::now() + chrono::Duration::seconds(2);
     let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     receiver.set_script(vec![Reply::status(429).retry_after(&date)], Reply::ok());
-    app.send(&app_id, "order.created").await;
+    app.send_event(&app_id, "order.created").await;
     let reqs = receiver.wait_for(2, WAIT).await;
     let gap = reqs[1].at - reqs[0].at;
     assert!(
@@ -116,11 +116,11 @@ async fn absurd_retry_after_falls_back_to_the_schedule() {
     let receiver =
         Receiver::scripted(vec![Reply::status(503).retry_after("100000")], Reply::ok()).await;
     let app = spawn_app().await;
-    let app_id = app.create_app("retry-after-absurd").await;
-    let ep = app
+    let app_id = id(&app.create_app("retry-after-absurd").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
-    let msg = app.send(&app_id, "order.created").await;
+        .await);
+    let msg = app.send_event(&app_id, "order.created").await;
     let reqs = receiver.wait_for(2, WAIT).await;
     let gap = reqs[1].at - reqs[0].at;
     assert!(gap < Duration::from_secs(2), "retried after {gap:?}");

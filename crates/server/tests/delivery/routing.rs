@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, wait_until};
+use crate::helpers::{TestApp, id, spawn_app, spawn_app_with, wait_until};
 use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -29,30 +29,30 @@ async fn messages_reach_only_matching_enabled_endpoints() {
         Receiver::start().await,
     );
     let app = spawn_app().await;
-    let app_id = app.create_app("routing").await;
-    let ep_typed = app
+    let app_id = id(&app.create_app("routing").await);
+    let ep_typed = id(&app
         .create_endpoint(
             &app_id,
             json!({"url": typed.url, "filterTypes": ["invoice.paid"]}),
         )
-        .await;
-    let ep_channeled = app
+        .await);
+    let ep_channeled = id(&app
         .create_endpoint(
             &app_id,
             json!({"url": channeled.url, "channels": ["eu", "vip"]}),
         )
-        .await;
+        .await);
     let both = Receiver::start().await;
-    let ep_both = app
+    let ep_both = id(&app
         .create_endpoint(
             &app_id,
             json!({"url": both.url, "filterTypes": ["invoice.paid"], "channels": ["vip"]}),
         )
-        .await;
-    let ep_all = app.create_endpoint(&app_id, json!({"url": all.url})).await;
-    let ep_disabled = app
+        .await);
+    let ep_all = id(&app.create_endpoint(&app_id, json!({"url": all.url})).await);
+    let ep_disabled = id(&app
         .create_endpoint(&app_id, json!({"url": disabled.url, "disabled": true}))
-        .await;
+        .await);
 
     let send = |event_type: &'static str, channels: Option<Vec<&'static str>>| {
         let app = &app;
@@ -62,7 +62,7 @@ async fn messages_reach_only_matching_enabled_endpoints() {
             if let Some(c) = channels {
                 body["channels"] = json!(c);
             }
-            app.send_message(app_id, body).await
+            id(&app.send_message(app_id, body).await)
         }
     };
     let paid_no_channel = send("invoice.paid", None).await;
@@ -138,12 +138,12 @@ async fn send_burst(app: &Arc<TestApp>, app_id: &str, n: usize) -> Vec<(String, 
     for i in 0..n {
         let (app, app_id) = (app.clone(), app_id.to_string());
         set.spawn(async move {
-            let id = app
+            let id = id(&app
                 .send_message(
                     &app_id,
                     json!({"eventType": "load.test", "payload": {"i": i}}),
                 )
-                .await;
+                .await);
             (id, Instant::now())
         });
     }
@@ -156,9 +156,9 @@ async fn a_hanging_endpoint_does_not_delay_others() {
     let fast_same_app = Receiver::start().await;
     let fast_other_app = Receiver::start().await;
     let app = Arc::new(spawn_app_with(&[("request_timeout_secs", "5")]).await);
-    let app1 = app.create_app("isolation-1").await;
-    let app2 = app.create_app("isolation-2").await;
-    let slow_ep = app.create_endpoint(&app1, json!({"url": slow.url})).await;
+    let app1 = id(&app.create_app("isolation-1").await);
+    let app2 = id(&app.create_app("isolation-2").await);
+    let slow_ep = id(&app.create_endpoint(&app1, json!({"url": slow.url})).await);
     app.create_endpoint(&app1, json!({"url": fast_same_app.url}))
         .await;
     app.create_endpoint(&app2, json!({"url": fast_other_app.url}))

@@ -33,8 +33,8 @@ async fn deliveries_carry_standard_headers_and_the_exact_body() {
     // The first attempt fails, so the retry shows the id is stable.
     let receiver = Receiver::scripted(vec![Reply::status(500)], Reply::ok()).await;
     let app = spawn_app().await;
-    let app_id = app.create_app("signed").await;
-    let ep = app
+    let app_id = id(&app.create_app("signed").await);
+    let ep = id(&app
         .create_endpoint(
             &app_id,
             json!({
@@ -42,7 +42,7 @@ async fn deliveries_carry_standard_headers_and_the_exact_body() {
                 "headers": {"x-custom-one": "alpha", "X-Tenant": "t-42"},
             }),
         )
-        .await;
+        .await);
     let secret = app.endpoint_secret(&app_id, &ep).await;
     assert!(secret.starts_with("whsec_"), "{secret}");
 
@@ -121,14 +121,14 @@ async fn deliveries_carry_standard_headers_and_the_exact_body() {
 async fn rotated_secret_signs_with_old_and_new_keys() {
     let receiver = Receiver::start().await;
     let app = spawn_app().await;
-    let app_id = app.create_app("rotation").await;
-    let ep = app
+    let app_id = id(&app.create_app("rotation").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
+        .await);
     let old = app.endpoint_secret(&app_id, &ep).await;
 
     // A delivery before the rotation, so the engine has the endpoint cached.
-    let before = app.send(&app_id, "user.created").await;
+    let before = app.send_event(&app_id, "user.created").await;
     receiver.wait_for(1, WAIT).await;
     app.wait_for_status(&app_id, &before, &ep, 0).await;
 
@@ -143,7 +143,7 @@ async fn rotated_secret_signs_with_old_and_new_keys() {
     assert!(new.starts_with("whsec_") && new != old, "{rotated}");
     assert_eq!(app.endpoint_secret(&app_id, &ep).await, new);
 
-    let after = app.send(&app_id, "user.created").await;
+    let after = app.send_event(&app_id, "user.created").await;
     receiver.wait_for(2, WAIT).await;
     let r = receiver.requests_for(&after);
     assert_eq!(r.len(), 1, "{:#?}", receiver.requests());
@@ -180,17 +180,17 @@ async fn ed25519_endpoints_get_v1a_signatures() {
 
     let receiver = Receiver::start().await;
     let app = spawn_app().await;
-    let app_id = app.create_app("ed25519").await;
-    let ep = app
+    let app_id = id(&app.create_app("ed25519").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url, "secret": sk}))
-        .await;
+        .await);
     assert_eq!(
         app.endpoint_secret(&app_id, &ep).await,
         pk,
         "GET secret shows the public key, never the secret one"
     );
 
-    let msg = app.send(&app_id, "user.created").await;
+    let msg = app.send_event(&app_id, "user.created").await;
     let r = &receiver.wait_for(1, WAIT).await[0];
     assert_eq!(r.header("webhook-id"), msg);
     let sig = r.header("webhook-signature");
@@ -221,12 +221,12 @@ async fn ed25519_endpoints_get_v1a_signatures() {
 async fn svix_header_names_replace_the_webhook_ones() {
     let receiver = Receiver::start().await;
     let app = spawn_app_with(&[("signature_headers", "svix")]).await;
-    let app_id = app.create_app("svix").await;
-    let ep = app
+    let app_id = id(&app.create_app("svix").await);
+    let ep = id(&app
         .create_endpoint(&app_id, json!({"url": receiver.url}))
-        .await;
+        .await);
     let secret = app.endpoint_secret(&app_id, &ep).await;
-    let msg = app.send(&app_id, "user.created").await;
+    let msg = app.send_event(&app_id, "user.created").await;
     let r = &receiver.wait_for(1, WAIT).await[0];
     assert_eq!(r.header("svix-id"), msg);
     assert!(r.header("svix-timestamp").parse::<i64>().is_ok());

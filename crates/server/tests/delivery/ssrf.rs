@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{id, spawn_app_with};
 use crate::receiver::Receiver;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn non_public_addresses_are_refused_by_default() {
     let receiver = Receiver::start().await;
     let port = receiver.addr.port();
     let app = spawn_app_with(&[("allowed_subnets", "")]).await;
-    let app_id = app.create_app("ssrf").await;
+    let app_id = id(&app.create_app("ssrf").await);
     let cases = [
         (format!("http://127.0.0.1:{port}/hook"), "loopback"),
         ("http://10.0.0.1/".to_string(), "private"),
@@ -35,10 +35,10 @@ async fn non_public_addresses_are_refused_by_default() {
     ];
     let mut endpoints = Vec::new();
     for (url, class) in &cases {
-        let ep = app.create_endpoint(&app_id, json!({"url": url})).await;
+        let ep = id(&app.create_endpoint(&app_id, json!({"url": url})).await);
         endpoints.push((ep, url, *class));
     }
-    let msg = app.send(&app_id, "user.created").await;
+    let msg = app.send_event(&app_id, "user.created").await;
     for (ep, url, class) in &endpoints {
         app.wait_for_status(&app_id, &msg, ep, 2).await;
         let attempts: Vec<_> = app
