@@ -80,3 +80,26 @@ async fn concurrency_cap_bounds_requests_in_flight() {
     let spread = reqs[7].at - reqs[0].at;
     assert!(spread >= Duration::from_millis(850), "{spread:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_application_throttle_rate_reaches_the_running_scheduler() {
+    // The endpoint is loaded (and cached) by the scheduler before its
+    // application gets a throttleRate: the change must still apply at once.
+    let receiver = Receiver::start().await;
+    let app = Arc::new(spawn_app().await);
+    let app_id = id(&app.create_app("throttled").await);
+    app.create_endpoint(&app_id, json!({"url": receiver.url}))
+        .await;
+    app.send_event(&app_id, "warm").await;
+    receiver.wait_for(1, Duration::from_secs(15)).await;
+    app.patch(&format!("/api/v1/app/{app_id}"), &json!({"throttleRate": 5}))
+        .await
+        .expect(200);
+    burst(&app, &app_id, 15).await;
+    let reqs = receiver.wait_for(16, Duration::from_secs(15)).await;
+    let spread = reqs[15].at - reqs[1].at;
+    assert!(
+        spread >= Duration::from_millis(1800),
+        "15 messages after throttleRate 5 arrived within {spread:?}"
+    );
+}
