@@ -5,6 +5,8 @@
 //! | module | owns |
 //! | --- | --- |
 //! | `sqlite/`, `postgres/` | one file per store trait (`apps.rs` implements `AppStore`, …), plus each backend's plumbing |
+//! | `listings` | the listing queries, written once for both dialects |
+//! | `records` | each table's columns, a record's values for writes, decoding rows |
 //! | `sql` | run-time SQL both write alike: pagination, listing filters, status codes |
 //! | `hub` | timing operations for the observer, telling watchers of changes |
 //! | `codec` | stored forms of lists, maps and payloads |
@@ -14,7 +16,9 @@
 
 mod codec;
 mod hub;
+mod listings;
 pub mod postgres;
+mod records;
 mod sql;
 pub mod sqlite;
 

@@ -24,6 +24,8 @@ pub(crate) enum Dialect {
 /// A bound value; each backend converts it to its driver's parameter type.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
+    Null,
+    Bool(bool),
     Int(i64),
     Text(String),
     /// A list, bound as one array parameter (PostgreSQL only).

@@ -92,9 +92,12 @@ async fn a_changed_application_throttle_rate_reaches_the_running_scheduler() {
         .await;
     app.send_event(&app_id, "warm").await;
     receiver.wait_for(1, Duration::from_secs(15)).await;
-    app.patch(&format!("/api/v1/app/{app_id}"), &json!({"throttleRate": 5}))
-        .await
-        .expect(200);
+    app.patch(
+        &format!("/api/v1/app/{app_id}"),
+        &json!({"throttleRate": 5}),
+    )
+    .await
+    .expect(200);
     burst(&app, &app_id, 15).await;
     let reqs = receiver.wait_for(16, Duration::from_secs(15)).await;
     let spread = reqs[15].at - reqs[1].at;

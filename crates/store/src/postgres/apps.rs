@@ -9,9 +9,11 @@ use hookd_core::store::{AppStore, Change, Conflict, ListQuery, Mutation, Page, S
 
 use super::PostgresStore;
 use super::changes::notify;
-use super::conn::{Mode, execute, execute_unique, query_opt, query_sql, sql};
-use super::rows::{self, APP_COLS, all};
-use crate::codec::json;
+use super::conn::{Mode, execute, execute_unique, params, query_opt, query_sql};
+use super::rows::all;
+use crate::listings;
+use crate::records::{self, APP_COLS, app_args};
+use crate::sql::Dialect;
 
 /// Locks a row about to be read, changed and written back. NO KEY UPDATE is
 /// the lock the UPDATE itself takes (the id does not change), so messages
@@ -33,7 +35,7 @@ async fn find_app(
     let sql = format!("SELECT {APP_COLS} FROM applications WHERE org_id = $1 AND {col} = $2{lock}");
     query_opt(c, &sql, &[&org_id, &key])
         .await?
-        .map(|r| rows::app(&r))
+        .map(|r| records::app(&r))
         .transpose()
 }
 
@@ -45,23 +47,7 @@ async fn write_app(c: &impl GenericClient, a: &Application, insert: bool) -> Sto
         "UPDATE applications SET org_id = $2, uid = $3, name = $4, rate_limit = $5, \
          metadata = $6, created_at = $7, updated_at = $8, retention_days = $9 WHERE id = $1"
     };
-    execute_unique(
-        c,
-        sql,
-        &[
-            &a.id,
-            &a.org_id,
-            &a.uid,
-            &a.name,
-            &a.rate_limit.map(i32::from),
-            &json(&a.metadata),
-            &a.created_at.0,
-            &a.updated_at.0,
-            &a.retention_days.map(|d| d.min(i32::MAX as u32) as i32),
-        ],
-        Conflict::AppUid,
-    )
-    .await?;
+    execute_unique(c, sql, &params(&app_args(a)), Conflict::AppUid).await?;
     Ok(())
 }
 
@@ -88,22 +74,18 @@ impl AppStore for PostgresStore {
                 &[&app_id],
             )
             .await?
-            .map(|r| rows::app(&r))
+            .map(|r| records::app(&r))
             .transpose()
         })
         .await
     }
 
     async fn list_apps(&self, org_id: &str, q: &ListQuery) -> StoreResult<Page<Application>> {
-        let mut sql = sql(format!(
-            "SELECT {APP_COLS} FROM applications WHERE org_id ="
-        ));
-        sql.bind(org_id);
-        sql.paginate("id", q);
+        let sql = listings::apps(Dialect::Postgres, org_id, q);
         let found = self
             .single("list_apps", async |c| query_sql(c, &sql).await)
             .await?;
-        Ok(Page::from_rows(all(&found, rows::app)?, q, |a| {
+        Ok(Page::from_rows(all(&found, records::app)?, q, |a| {
             a.id.clone()
         }))
     }

@@ -15,9 +15,11 @@ use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
 use super::changes::notify;
-use super::conn::{Mode, execute, query, query_opt, query_sql, sql};
-use super::rows::{self, ATT_COLS, MSG_COLS, all, col};
-use crate::sql::Sql;
+use super::conn::{Mode, execute, query, query_opt, query_sql};
+use super::rows::{all, col};
+use crate::listings::{self, AttemptsOf};
+use crate::records::{self, ATT_COLS, MSG_COLS};
+use crate::sql::Dialect;
 
 async fn attach_messages(c: &impl GenericClient, attempts: &mut [Attempt]) -> StoreResult<()> {
     if attempts.is_empty() {
@@ -32,7 +34,7 @@ async fn attach_messages(c: &impl GenericClient, attempts: &mut [Attempt]) -> St
     .await?;
     let mut by_id = HashMap::new();
     for r in &found {
-        let m = rows::message(r)?;
+        let m = records::message(r)?;
         by_id.insert(m.id.clone(), m);
     }
     for a in attempts.iter_mut() {
@@ -223,23 +225,25 @@ impl PostgresStore {
     async fn list_attempts(
         &self,
         op: &'static str,
-        mut sql: Sql,
+        app_id: &str,
+        of: AttemptsOf<'_>,
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        sql.attempt_filters(f);
-        sql.paginate("a.id", q);
+        let sql = listings::attempts(Dialect::Postgres, app_id, of, q, f);
         let rows = if f.with_msg {
             self.transaction(op, Mode::Snapshot, async |t| {
-                let mut rows = all(&query_sql(t, &sql).await?, rows::attempt)?;
+                let mut rows = all(&query_sql(t, &sql).await?, records::attempt)?;
                 attach_messages(t, &mut rows).await?;
                 Ok(rows)
             })
             .await?
         } else {
             // One statement: as consistent as a transaction, and cheaper.
-            self.single(op, async |c| all(&query_sql(c, &sql).await?, rows::attempt))
-                .await?
+            self.single(op, async |c| {
+                all(&query_sql(c, &sql).await?, records::attempt)
+            })
+            .await?
         };
         Ok(Page::from_rows(rows, q, |a| a.id.clone()))
     }
@@ -254,13 +258,8 @@ impl AttemptStore for PostgresStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        let mut s = sql(format!(
-            "SELECT {ATT_COLS} FROM attempts a JOIN messages m ON m.id = a.msg_id WHERE a.app_id ="
-        ));
-        s.bind(app_id);
-        s.push(" AND a.endpoint_id =");
-        s.bind(endpoint_id);
-        self.list_attempts("list_attempts_by_endpoint", s, q, f)
+        let of = AttemptsOf::Endpoint(endpoint_id);
+        self.list_attempts("list_attempts_by_endpoint", app_id, of, q, f)
             .await
     }
 
@@ -271,13 +270,8 @@ impl AttemptStore for PostgresStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        let mut s = sql(format!(
-            "SELECT {ATT_COLS} FROM attempts a JOIN messages m ON m.id = a.msg_id WHERE a.app_id ="
-        ));
-        s.bind(app_id);
-        s.push(" AND a.msg_id =");
-        s.bind(msg_id);
-        self.list_attempts("list_attempts_by_message", s, q, f)
+        let of = AttemptsOf::Message(msg_id);
+        self.list_attempts("list_attempts_by_message", app_id, of, q, f)
             .await
     }
 
@@ -298,7 +292,7 @@ impl AttemptStore for PostgresStore {
                 &[&app_id, &msg_id, &attempt_id],
             )
             .await?
-            .map(|r| rows::attempt(&r))
+            .map(|r| records::attempt(&r))
             .transpose()
         })
         .await

@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-use crate::sql::{Arg, Dialect, Sql};
+use crate::sql::{Arg, Sql};
 
 /// Connections in the pool when the URL does not say (`?pool_size=N`).
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -346,6 +346,8 @@ impl ToSql for Arg {
         out: &mut bytes::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Bool(v) => v.to_sql(ty, out),
             Arg::Int(v) if *ty == Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
             Arg::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
             Arg::Int(v) => v.to_sql(ty, out),
@@ -362,19 +364,14 @@ impl ToSql for Arg {
     tokio_postgres::types::to_sql_checked!();
 }
 
-/// A run-time query in PostgreSQL's dialect.
-pub(crate) fn sql(text: impl Into<String>) -> Sql {
-    Sql::new(Dialect::Postgres, text)
-}
-
-/// The parameters of a run-time query, as the driver takes them.
-pub(crate) fn params(sql: &Sql) -> Vec<&(dyn ToSql + Sync)> {
-    sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+/// Parameters as the driver takes them.
+pub(crate) fn params(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
 /// Runs a query built at run time.
 pub(crate) async fn query_sql(c: &impl GenericClient, sql: &Sql) -> StoreResult<Vec<Row>> {
-    query(c, &sql.text, &params(sql)).await
+    query(c, &sql.text, &params(&sql.args)).await
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@ use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
 use super::changes::notify;
-use super::conn::{Mode, execute, query, query_sql, sql};
-use super::rows::{self, QUEUED_COLS, all, col};
+use super::conn::{Mode, execute, query, query_sql};
+use super::rows::{all, col};
+use crate::listings;
+use crate::records::{self, QUEUED_COLS};
+use crate::sql::Dialect;
 use crate::sql::{FAIL, PENDING};
 
 #[async_trait]
@@ -32,7 +35,7 @@ impl DeliveryStore for PostgresStore {
                 &[],
             )
             .await?;
-            all(&found, |r| rows::queued(r, now))
+            all(&found, |r| records::queued(r, now))
         })
         .await
     }
@@ -117,7 +120,7 @@ impl DeliveryStore for PostgresStore {
                 &[&(now.0 - dead_after_ms)],
             )
             .await?;
-            let dead = all(&dead, |r| col(r, 0))?;
+            let dead = all(&dead, |r| r.text(0))?;
             let mut out = Vec::new();
             // Each holder's due deliveries come off the owner-and-due index;
             // SKIP LOCKED keeps concurrent claimers from waiting on, or
@@ -143,7 +146,7 @@ impl DeliveryStore for PostgresStore {
                     &[&owner, &holder, &now.0, &room],
                 )
                 .await?;
-                out.extend(all(&rows, |r| rows::queued(r, now))?);
+                out.extend(all(&rows, |r| records::queued(r, now))?);
             }
             sort_claimed(&mut out);
             Ok(out)
@@ -205,7 +208,7 @@ impl DeliveryStore for PostgresStore {
                 &[&app_id, &endpoint_id, &since.0, &until.0],
             )
             .await?;
-            all(&found, |r| col(r, 0))
+            all(&found, |r| r.text(0))
         })
         .await
     }
@@ -217,12 +220,7 @@ impl DeliveryStore for PostgresStore {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats> {
-        let mut sql = sql("SELECT d.status, COUNT(*) FROM deliveries d WHERE d.app_id =");
-        sql.bind(app_id);
-        sql.push(" AND d.endpoint_id =");
-        sql.bind(endpoint_id);
-        sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
-        sql.push(" GROUP BY d.status");
+        let sql = listings::endpoint_stats(Dialect::Postgres, app_id, endpoint_id, since, until);
         let found = self
             .single("endpoint_stats", async |c| query_sql(c, &sql).await)
             .await?;

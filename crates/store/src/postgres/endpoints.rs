@@ -10,9 +10,11 @@ use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Pa
 use super::PostgresStore;
 use super::apps::LOCK_FOR_UPDATE;
 use super::changes::notify;
-use super::conn::{Mode, execute, execute_unique, query, query_opt, query_sql, sql};
-use super::rows::{self, EP_COLS, all, col};
-use crate::codec::{json, json_opt};
+use super::conn::{Mode, execute, execute_unique, params, query, query_opt, query_sql};
+use super::rows::{all, col};
+use crate::listings;
+use crate::records::{self, EP_COLS, endpoint_args};
+use crate::sql::Dialect;
 
 async fn find_endpoint(
     c: &impl GenericClient,
@@ -30,7 +32,7 @@ async fn find_endpoint(
         format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = $1 AND e.{col} = $2{lock}");
     query_opt(c, &sql, &[&app_id, &key])
         .await?
-        .map(|r| rows::endpoint(&r))
+        .map(|r| records::endpoint(&r))
         .transpose()
 }
 
@@ -45,30 +47,7 @@ async fn write_endpoint(c: &impl GenericClient, e: &Endpoint, insert: bool) -> S
          secret = $12, old_secrets = $13, headers = $14, created_at = $15, updated_at = $16 \
          WHERE id = $1"
     };
-    execute_unique(
-        c,
-        sql,
-        &[
-            &e.id,
-            &e.app_id,
-            &e.uid,
-            &e.url,
-            &e.description,
-            &e.version,
-            &e.rate_limit.map(i32::from),
-            &e.disabled,
-            &json_opt(&e.filter_types),
-            &json_opt(&e.channels),
-            &json(&e.metadata),
-            &e.secret,
-            &json(&e.old_secrets),
-            &json(&e.headers),
-            &e.created_at.0,
-            &e.updated_at.0,
-        ],
-        Conflict::EndpointUid,
-    )
-    .await?;
+    execute_unique(c, sql, &params(&endpoint_args(e)), Conflict::EndpointUid).await?;
     Ok(())
 }
 
@@ -97,22 +76,18 @@ impl EndpointStore for PostgresStore {
                 &[&endpoint_id],
             )
             .await?
-            .map(|r| rows::endpoint(&r))
+            .map(|r| records::endpoint(&r))
             .transpose()
         })
         .await
     }
 
     async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> StoreResult<Page<Endpoint>> {
-        let mut sql = sql(format!(
-            "SELECT {EP_COLS} FROM endpoints e WHERE e.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.paginate("e.id", q);
+        let sql = listings::endpoints(Dialect::Postgres, app_id, q);
         let found = self
             .single("list_endpoints", async |c| query_sql(c, &sql).await)
             .await?;
-        Ok(Page::from_rows(all(&found, rows::endpoint)?, q, |e| {
+        Ok(Page::from_rows(all(&found, records::endpoint)?, q, |e| {
             e.id.clone()
         }))
     }

@@ -10,9 +10,11 @@ use hookd_core::store::{
 
 use super::PostgresStore;
 use super::apps::LOCK_FOR_UPDATE;
-use super::conn::{Mode, execute, execute_unique, query_opt, query_sql, sql};
-use super::rows::{self, ET_COLS, all};
-use crate::codec::json_opt;
+use super::conn::{Mode, execute, execute_unique, params, query_opt, query_sql};
+use super::rows::all;
+use crate::listings;
+use crate::records::{self, ET_COLS, event_type_args};
+use crate::sql::Dialect;
 
 async fn find_event_type(
     c: &impl GenericClient,
@@ -36,7 +38,7 @@ async fn find_event_type(
     };
     query_opt(c, sql, &[&org_id, &name])
         .await?
-        .map(|r| rows::event_type(&r))
+        .map(|r| records::event_type(&r))
         .transpose()
 }
 
@@ -51,22 +53,11 @@ async fn write_event_type(c: &impl GenericClient, et: &EventType, insert: bool) 
          feature_flags = $7, group_name = $8, created_at = $9, updated_at = $10 \
          WHERE org_id = $1 AND name = $2"
     };
+    // Two creates of one new name at once: the second insert loses.
     execute_unique(
         c,
         sql,
-        &[
-            &et.org_id,
-            &et.name,
-            &et.description,
-            &et.archived,
-            &et.deprecated,
-            &json_opt(&et.schemas),
-            &json_opt(&et.feature_flags),
-            &et.group_name,
-            &et.created_at.0,
-            &et.updated_at.0,
-        ],
-        // Two creates of one new name at once: the second insert loses.
+        &params(&event_type_args(et)),
         Conflict::EventTypeName,
     )
     .await?;
@@ -102,16 +93,11 @@ impl EventTypeStore for PostgresStore {
         q: &ListQuery,
         include_archived: bool,
     ) -> StoreResult<Page<EventType>> {
-        let mut sql = sql(format!("SELECT {ET_COLS} FROM event_types WHERE org_id ="));
-        sql.bind(org_id);
-        if !include_archived {
-            sql.push(" AND NOT archived");
-        }
-        sql.paginate("name", q);
+        let sql = listings::event_types(Dialect::Postgres, org_id, q, include_archived);
         let found = self
             .single("list_event_types", async |c| query_sql(c, &sql).await)
             .await?;
-        Ok(Page::from_rows(all(&found, rows::event_type)?, q, |e| {
+        Ok(Page::from_rows(all(&found, records::event_type)?, q, |e| {
             e.name.clone()
         }))
     }

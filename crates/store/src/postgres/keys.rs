@@ -9,7 +9,9 @@ use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
 use super::conn::{Mode, execute, query, query_opt};
-use super::rows::{self, KEY_COLS, all, col};
+use super::rows::{all, col};
+
+use crate::records::{self, KEY_COLS};
 
 const FROM_KEYS: &str = concatcp!(
     "SELECT ",
@@ -81,7 +83,7 @@ impl KeyStore for PostgresStore {
             let r = query_opt(t, concatcp!(FROM_KEYS, " WHERE k.id = $1"), &[&id])
                 .await?
                 .ok_or_else(|| StoreError::backend("the new API key vanished"))?;
-            rows::api_key(&r)
+            records::api_key(&r)
         })
         .await
     }
@@ -89,7 +91,7 @@ impl KeyStore for PostgresStore {
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.single("list_api_keys", async |c| {
             let found = query(c, concatcp!(FROM_KEYS, " ORDER BY k.id"), &[]).await?;
-            all(&found, rows::api_key)
+            all(&found, records::api_key)
         })
         .await
     }
@@ -115,7 +117,7 @@ impl KeyStore for PostgresStore {
                 &[&&hash[..]],
             )
             .await?
-            .map(|r| rows::api_key(&r))
+            .map(|r| records::api_key(&r))
             .transpose()
         })
         .await

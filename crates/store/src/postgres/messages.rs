@@ -13,9 +13,11 @@ use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
 use super::changes::notify;
-use super::conn::{Mode, execute, execute_unique, query, query_opt, query_sql, sql};
-use super::rows::{self, DLV_COLS, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, all};
-use crate::codec::json_opt;
+use super::conn::{Mode, execute, execute_unique, params, query, query_opt, query_sql};
+use super::rows::all;
+use crate::listings;
+use crate::records::{self, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, message_args};
+use crate::sql::Dialect;
 use crate::sql::PENDING;
 
 async fn find_message(
@@ -38,7 +40,7 @@ async fn find_message(
     };
     query_opt(c, sql, &[&app_id, &key])
         .await?
-        .map(|r| rows::message(&r))
+        .map(|r| records::message(&r))
         .transpose()
 }
 
@@ -64,7 +66,7 @@ impl MessageStore for PostgresStore {
                 .await?;
                 let mut targets = Vec::new();
                 for r in &endpoints {
-                    let ep: Endpoint = rows::endpoint(r)?;
+                    let ep: Endpoint = records::endpoint(r)?;
                     if msg.routes_to(&ep) {
                         targets.push(ep.id);
                     }
@@ -75,17 +77,7 @@ impl MessageStore for PostgresStore {
                     t,
                     "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
                      tags, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &[
-                        &m.id,
-                        &m.app_id,
-                        &m.event_type,
-                        &m.event_id,
-                        &m.payload.get(),
-                        &json_opt(&m.channels),
-                        &json_opt(&m.tags),
-                        &m.timestamp.0,
-                        &expires_at.0,
-                    ],
+                    &params(&message_args(&m, expires_at)),
                     Conflict::EventId,
                 )
                 .await?;
@@ -140,7 +132,7 @@ impl MessageStore for PostgresStore {
                 &[&msg_id],
             )
             .await?
-            .map(|r| rows::message(&r))
+            .map(|r| records::message(&r))
             .transpose()
         })
         .await
@@ -152,16 +144,11 @@ impl MessageStore for PostgresStore {
         q: &ListQuery,
         f: &MessageFilter,
     ) -> StoreResult<Page<Message>> {
-        let mut sql = sql(format!(
-            "SELECT {MSG_COLS} FROM messages m WHERE m.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.message_filters(f, "m.created_at");
-        sql.paginate("m.id", q);
+        let sql = listings::messages(Dialect::Postgres, app_id, q, f);
         let found = self
             .single("list_messages", async |c| query_sql(c, &sql).await)
             .await?;
-        Ok(Page::from_rows(all(&found, rows::message)?, q, |m| {
+        Ok(Page::from_rows(all(&found, records::message)?, q, |m| {
             m.id.clone()
         }))
     }
@@ -172,19 +159,15 @@ impl MessageStore for PostgresStore {
         msg_id: &str,
         q: &ListQuery,
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
-        let mut sql = sql(format!(
-            "SELECT {EP_COLS}, {DLV_COLS} FROM deliveries d \
-             JOIN endpoints e ON e.id = d.endpoint_id WHERE d.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.push(" AND d.msg_id =");
-        sql.bind(msg_id);
-        sql.paginate("d.endpoint_id", q);
+        let sql = listings::destinations(Dialect::Postgres, app_id, msg_id, q);
         let found = self
             .single("list_destinations", async |c| query_sql(c, &sql).await)
             .await?;
         let rows = all(&found, |r| {
-            Ok((rows::endpoint_at(r, 0)?, rows::delivery_at(r, EP_WIDTH)?))
+            Ok((
+                records::endpoint_at(r, 0)?,
+                records::delivery_at(r, EP_WIDTH)?,
+            ))
         })?;
         Ok(Page::from_rows(rows, q, |(e, _)| e.id.clone()))
     }
@@ -196,24 +179,15 @@ impl MessageStore for PostgresStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<(Message, Delivery)>> {
-        let mut sql = sql(format!(
-            "SELECT {MSG_COLS}, {DLV_COLS} FROM deliveries d \
-             JOIN messages m ON m.id = d.msg_id WHERE d.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.push(" AND d.endpoint_id =");
-        sql.bind(endpoint_id);
-        if let Some(s) = f.status {
-            sql.push(" AND d.status =");
-            sql.bind(s as i64);
-        }
-        sql.message_filters(&f.msg, "m.created_at");
-        sql.paginate("d.msg_id", q);
+        let sql = listings::endpoint_messages(Dialect::Postgres, app_id, endpoint_id, q, f);
         let found = self
             .single("list_endpoint_messages", async |c| query_sql(c, &sql).await)
             .await?;
         let rows = all(&found, |r| {
-            Ok((rows::message_at(r, 0)?, rows::delivery_at(r, MSG_WIDTH)?))
+            Ok((
+                records::message_at(r, 0)?,
+                records::delivery_at(r, MSG_WIDTH)?,
+            ))
         })?;
         Ok(Page::from_rows(rows, q, |(m, _)| m.id.clone()))
     }

@@ -7,7 +7,7 @@ use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
 use super::conn::{Mode, execute, query};
-use super::rows::{all, col};
+use super::rows::all;
 
 #[async_trait]
 impl RetentionStore for PostgresStore {
@@ -27,7 +27,7 @@ impl RetentionStore for PostgresStore {
                 &[&now.0, &(limit as i64)],
             )
             .await?;
-            let ids: Vec<String> = all(&rows, |r| col(r, 0))?;
+            let ids: Vec<String> = all(&rows, |r| r.text(0))?;
             if !ids.is_empty() {
                 execute(
                     t,

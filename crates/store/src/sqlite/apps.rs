@@ -7,24 +7,19 @@ use hookd_core::store::{AppStore, Change, Conflict, ListQuery, Mutation, Page, S
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{self, APP_COLS, conflict_or, execute, query_one, query_sql, sql};
-use crate::codec::json;
+use super::rows::{execute, execute_unique, query_one, query_sql};
+use crate::listings;
+use crate::records::{self, APP_COLS, app_args};
+use crate::sql::Dialect;
 
 fn find_app(conn: &Connection, org_id: &str, key: &str) -> StoreResult<Option<Application>> {
-    let sql = if ids::is_id(Kind::App, key) {
-        const_format::concatcp!(
-            "SELECT ",
-            APP_COLS,
-            " FROM applications WHERE org_id = ?1 AND id = ?2"
-        )
+    let col = if ids::is_id(Kind::App, key) {
+        "id"
     } else {
-        const_format::concatcp!(
-            "SELECT ",
-            APP_COLS,
-            " FROM applications WHERE org_id = ?1 AND uid = ?2"
-        )
+        "uid"
     };
-    query_one(conn, sql, params![org_id, key], rows::app)
+    let sql = format!("SELECT {APP_COLS} FROM applications WHERE org_id = ?1 AND {col} = ?2");
+    query_one(conn, &sql, params![org_id, key], records::app)
 }
 
 fn write_app(conn: &Connection, a: &Application, insert: bool) -> StoreResult<()> {
@@ -35,21 +30,7 @@ fn write_app(conn: &Connection, a: &Application, insert: bool) -> StoreResult<()
         "UPDATE applications SET org_id = ?2, uid = ?3, name = ?4, rate_limit = ?5, metadata = ?6, \
          created_at = ?7, updated_at = ?8, retention_days = ?9 WHERE id = ?1"
     };
-    conn.prepare_cached(sql)
-        .and_then(|mut st| {
-            st.execute(params![
-                a.id,
-                a.org_id,
-                a.uid,
-                a.name,
-                a.rate_limit.map(i64::from),
-                json(&a.metadata),
-                a.created_at.0,
-                a.updated_at.0,
-                a.retention_days.map(i64::from)
-            ])
-        })
-        .map_err(|e| conflict_or(e, Conflict::AppUid))?;
+    execute_unique(conn, sql, app_args(a), Conflict::AppUid)?;
     Ok(())
 }
 
@@ -73,31 +54,19 @@ impl AppStore for SqliteStore {
 
     async fn get_app_by_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
         let id = app_id.to_string();
+        let sql = const_format::concatcp!("SELECT ", APP_COLS, " FROM applications WHERE id = ?1");
         self.db
             .read("get_app_by_id", move |conn| {
-                query_one(
-                    conn,
-                    const_format::concatcp!(
-                        "SELECT ",
-                        APP_COLS,
-                        " FROM applications WHERE id = ?1"
-                    ),
-                    params![id],
-                    rows::app,
-                )
+                query_one(conn, sql, params![id], records::app)
             })
             .await
     }
 
     async fn list_apps(&self, org_id: &str, q: &ListQuery) -> StoreResult<Page<Application>> {
-        let mut sql = sql(format!(
-            "SELECT {APP_COLS} FROM applications WHERE org_id ="
-        ));
-        sql.bind(org_id);
-        sql.paginate("id", q);
+        let sql = listings::apps(Dialect::Sqlite, org_id, q);
         let rows = self
             .db
-            .read("list_apps", move |conn| query_sql(conn, sql, rows::app))
+            .read("list_apps", move |conn| query_sql(conn, sql, records::app))
             .await?;
         Ok(Page::from_rows(rows, q, |a| a.id.clone()))
     }

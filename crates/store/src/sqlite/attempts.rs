@@ -11,12 +11,14 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::messages::MSG_BY_ID;
-use super::rows::{self, ATT_COLS, execute, query_one, query_sql, sql};
-use crate::sql::Sql;
+use super::rows::{execute, query_one, query_sql};
+use crate::listings::{self, AttemptsOf};
+use crate::records::{self, ATT_COLS};
+use crate::sql::Dialect;
 
 fn attach_messages(conn: &Connection, attempts: &mut [Attempt]) -> StoreResult<()> {
     for a in attempts.iter_mut() {
-        a.msg = query_one(conn, MSG_BY_ID, params![a.msg_id], rows::message)?;
+        a.msg = query_one(conn, MSG_BY_ID, params![a.msg_id], records::message)?;
     }
     Ok(())
 }
@@ -38,7 +40,7 @@ fn record_one(conn: &Connection, r: &AttemptResult) -> StoreResult<AttemptEffect
             next_at.map(|t| t.0),
             now.0
         ],
-        |row| row.get::<_, i64>(0),
+        |row| row.int(0),
     )?;
     let Some(attempts) = attempts else {
         return Ok(AttemptEffects {
@@ -82,12 +84,12 @@ fn record_one(conn: &Connection, r: &AttemptResult) -> StoreResult<AttemptEffect
         conn,
         "SELECT failing_since, disabled FROM endpoints WHERE id = ?1",
         params![a.endpoint_id],
-        |row| Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, bool>(1)?)),
+        |row| Ok((row.opt_time(0)?, row.flag(1)?)),
     )?;
     let Some((failing_since, disabled)) = state else {
         return Ok(effects);
     };
-    let rule = r.after_failure(failing_since.map(hookd_core::time::Timestamp), disabled);
+    let rule = r.after_failure(failing_since, disabled);
     effects.failing_since = Some(rule.failing_since);
     if rule.starts_run {
         execute(
@@ -111,17 +113,17 @@ impl SqliteStore {
     async fn list_attempts(
         &self,
         op: &'static str,
-        mut sql: Sql,
+        app_id: &str,
+        of: AttemptsOf<'_>,
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        sql.attempt_filters(f);
-        sql.paginate("a.id", q);
+        let sql = listings::attempts(Dialect::Sqlite, app_id, of, q, f);
         let with_msg = f.with_msg;
         let rows = self
             .db
             .read(op, move |conn| {
-                let mut rows = query_sql(conn, sql, rows::attempt)?;
+                let mut rows = query_sql(conn, sql, records::attempt)?;
                 if with_msg {
                     attach_messages(conn, &mut rows)?;
                 }
@@ -141,13 +143,8 @@ impl AttemptStore for SqliteStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        let mut s = sql(format!(
-            "SELECT {ATT_COLS} FROM attempts a JOIN messages m ON m.id = a.msg_id WHERE a.app_id ="
-        ));
-        s.bind(app_id);
-        s.push(" AND a.endpoint_id =");
-        s.bind(endpoint_id);
-        self.list_attempts("list_attempts_by_endpoint", s, q, f)
+        let of = AttemptsOf::Endpoint(endpoint_id);
+        self.list_attempts("list_attempts_by_endpoint", app_id, of, q, f)
             .await
     }
 
@@ -158,13 +155,8 @@ impl AttemptStore for SqliteStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<Attempt>> {
-        let mut s = sql(format!(
-            "SELECT {ATT_COLS} FROM attempts a JOIN messages m ON m.id = a.msg_id WHERE a.app_id ="
-        ));
-        s.bind(app_id);
-        s.push(" AND a.msg_id =");
-        s.bind(msg_id);
-        self.list_attempts("list_attempts_by_message", s, q, f)
+        let of = AttemptsOf::Message(msg_id);
+        self.list_attempts("list_attempts_by_message", app_id, of, q, f)
             .await
     }
 
@@ -189,7 +181,7 @@ impl AttemptStore for SqliteStore {
                         " FROM attempts a WHERE a.app_id = ?1 AND a.msg_id = ?2 AND a.id = ?3"
                     ),
                     params![app_id, msg_id, id],
-                    rows::attempt,
+                    records::attempt,
                 )
             })
             .await

@@ -11,7 +11,10 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use super::db::db_err;
-use super::rows::{self, QUEUED_COLS, execute, query_one, query_rows, query_sql, sql};
+use super::rows::{execute, query_one, query_rows, query_sql};
+use crate::listings;
+use crate::records::{self, QUEUED_COLS};
+use crate::sql::Dialect;
 use crate::sql::{FAIL, PENDING};
 
 #[async_trait]
@@ -29,7 +32,7 @@ impl DeliveryStore for SqliteStore {
                         " ORDER BY next_attempt_at, msg_id, endpoint_id"
                     ),
                     [],
-                    |r| rows::queued(r, now),
+                    |r| records::queued(r, now),
                 )
             })
             .await
@@ -114,7 +117,7 @@ impl DeliveryStore for SqliteStore {
                     conn,
                     "SELECT id FROM nodes WHERE heartbeat_at < ?1",
                     params![now.0 - dead_after_ms],
-                    |r| r.get::<_, String>(0),
+                    |r| r.text(0),
                 )?;
                 let mut out = Vec::new();
                 // The owner-and-due index serves each holder's claim.
@@ -133,7 +136,7 @@ impl DeliveryStore for SqliteStore {
                             QUEUED_COLS
                         ),
                         params![owner, holder, now.0, (limit - out.len()) as i64],
-                        |r| rows::queued(r, now),
+                        |r| records::queued(r, now),
                     )?);
                 }
                 sort_claimed(&mut out);
@@ -166,7 +169,7 @@ impl DeliveryStore for SqliteStore {
                     conn,
                     "SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= ?1",
                     params![now.0 - window_ms],
-                    |r| r.get::<_, i64>(0),
+                    |r| r.int(0),
                 )?;
                 Ok(n.unwrap_or(1).max(1) as usize)
             })
@@ -192,7 +195,7 @@ impl DeliveryStore for SqliteStore {
                         " AND m.created_at >= ?3 AND m.created_at < ?4 ORDER BY d.msg_id"
                     ),
                     params![app_id, ep_id, since.0, until.0],
-                    |r| r.get(0),
+                    |r| r.text(0),
                 )
             })
             .await
@@ -205,16 +208,11 @@ impl DeliveryStore for SqliteStore {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats> {
-        let mut sql = sql("SELECT d.status, COUNT(*) FROM deliveries d WHERE d.app_id =");
-        sql.bind(app_id);
-        sql.push(" AND d.endpoint_id =");
-        sql.bind(endpoint_id);
-        sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
-        sql.push(" GROUP BY d.status");
+        let sql = listings::endpoint_stats(Dialect::Sqlite, app_id, endpoint_id, since, until);
         self.db
             .read("endpoint_stats", move |conn| {
                 let mut stats = EndpointStats::default();
-                for (status, n) in query_sql(conn, sql, |r| Ok((r.get(0)?, r.get(1)?)))? {
+                for (status, n) in query_sql(conn, sql, |r| Ok((r.int(0)?, r.int(1)?)))? {
                     stats.add(status, n);
                 }
                 Ok(stats)

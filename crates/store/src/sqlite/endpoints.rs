@@ -7,24 +7,19 @@ use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Pa
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{self, EP_COLS, conflict_or, execute, query_one, query_sql, sql};
-use crate::codec::{json, json_opt};
+use super::rows::{execute, execute_unique, query_one, query_sql};
+use crate::listings;
+use crate::records::{self, EP_COLS, endpoint_args};
+use crate::sql::Dialect;
 
 fn find_endpoint(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Option<Endpoint>> {
-    let sql = if ids::is_id(Kind::Endpoint, key) {
-        const_format::concatcp!(
-            "SELECT ",
-            EP_COLS,
-            " FROM endpoints e WHERE e.app_id = ?1 AND e.id = ?2"
-        )
+    let col = if ids::is_id(Kind::Endpoint, key) {
+        "id"
     } else {
-        const_format::concatcp!(
-            "SELECT ",
-            EP_COLS,
-            " FROM endpoints e WHERE e.app_id = ?1 AND e.uid = ?2"
-        )
+        "uid"
     };
-    query_one(conn, sql, params![app_id, key], rows::endpoint)
+    let sql = format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = ?1 AND e.{col} = ?2");
+    query_one(conn, &sql, params![app_id, key], records::endpoint)
 }
 
 fn write_endpoint(conn: &Connection, e: &Endpoint, insert: bool) -> StoreResult<()> {
@@ -38,28 +33,7 @@ fn write_endpoint(conn: &Connection, e: &Endpoint, insert: bool) -> StoreResult<
          secret = ?12, old_secrets = ?13, headers = ?14, created_at = ?15, updated_at = ?16 \
          WHERE id = ?1"
     };
-    conn.prepare_cached(sql)
-        .and_then(|mut st| {
-            st.execute(params![
-                e.id,
-                e.app_id,
-                e.uid,
-                e.url,
-                e.description,
-                e.version,
-                e.rate_limit.map(i64::from),
-                e.disabled,
-                json_opt(&e.filter_types),
-                json_opt(&e.channels),
-                json(&e.metadata),
-                e.secret,
-                json(&e.old_secrets),
-                json(&e.headers),
-                e.created_at.0,
-                e.updated_at.0
-            ])
-        })
-        .map_err(|err| conflict_or(err, Conflict::EndpointUid))?;
+    execute_unique(conn, sql, endpoint_args(e), Conflict::EndpointUid)?;
     Ok(())
 }
 
@@ -85,32 +59,20 @@ impl EndpointStore for SqliteStore {
 
     async fn get_endpoint_by_id(&self, endpoint_id: &str) -> StoreResult<Option<Endpoint>> {
         let id = endpoint_id.to_string();
+        let sql = const_format::concatcp!("SELECT ", EP_COLS, " FROM endpoints e WHERE e.id = ?1");
         self.db
             .read("get_endpoint_by_id", move |conn| {
-                query_one(
-                    conn,
-                    const_format::concatcp!(
-                        "SELECT ",
-                        EP_COLS,
-                        " FROM endpoints e WHERE e.id = ?1"
-                    ),
-                    params![id],
-                    rows::endpoint,
-                )
+                query_one(conn, sql, params![id], records::endpoint)
             })
             .await
     }
 
     async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> StoreResult<Page<Endpoint>> {
-        let mut sql = sql(format!(
-            "SELECT {EP_COLS} FROM endpoints e WHERE e.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.paginate("e.id", q);
+        let sql = listings::endpoints(Dialect::Sqlite, app_id, q);
         let rows = self
             .db
             .read("list_endpoints", move |conn| {
-                query_sql(conn, sql, rows::endpoint)
+                query_sql(conn, sql, records::endpoint)
             })
             .await?;
         Ok(Page::from_rows(rows, q, |e| e.id.clone()))
@@ -162,12 +124,8 @@ impl EndpointStore for SqliteStore {
     async fn count_disabled_endpoints(&self) -> StoreResult<u64> {
         self.db
             .read("count_disabled_endpoints", |conn| {
-                let n = query_one(
-                    conn,
-                    "SELECT COUNT(*) FROM endpoints WHERE disabled = 1",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?;
+                let sql = "SELECT COUNT(*) FROM endpoints WHERE disabled = 1";
+                let n = query_one(conn, sql, [], |r| r.int(0))?;
                 Ok(n.unwrap_or(0).max(0) as u64)
             })
             .await

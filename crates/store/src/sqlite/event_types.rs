@@ -2,51 +2,36 @@
 
 use async_trait::async_trait;
 use hookd_core::model::EventType;
-use hookd_core::store::{EventTypeStore, ListQuery, Mutation, Page, StoreResult, replace_archived};
+use hookd_core::store::{
+    Conflict, EventTypeStore, ListQuery, Mutation, Page, StoreResult, replace_archived,
+};
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{self, ET_COLS, execute, query_one, query_sql, sql};
-use crate::codec::json_opt;
+use super::rows::{execute, execute_unique, query_one, query_sql};
+use crate::listings;
+use crate::records::{self, ET_COLS, event_type_args};
+use crate::sql::Dialect;
 
 fn find_event_type(conn: &Connection, org_id: &str, name: &str) -> StoreResult<Option<EventType>> {
-    query_one(
-        conn,
-        const_format::concatcp!(
-            "SELECT ",
-            ET_COLS,
-            " FROM event_types WHERE org_id = ?1 AND name = ?2"
-        ),
-        params![org_id, name],
-        rows::event_type,
-    )
+    let sql = const_format::concatcp!(
+        "SELECT ",
+        ET_COLS,
+        " FROM event_types WHERE org_id = ?1 AND name = ?2"
+    );
+    query_one(conn, sql, params![org_id, name], records::event_type)
 }
 
-/// Inserts the event type, or overwrites the stored one of that name
-/// (keeping its creation time).
+/// Inserts the event type, or overwrites the stored one of that name.
 fn write_event_type(conn: &Connection, et: &EventType) -> StoreResult<()> {
-    execute(
-        conn,
-        "INSERT INTO event_types (org_id, name, description, archived, deprecated, schemas, \
-         feature_flags, group_name, created_at, updated_at) \
+    let sql = "INSERT INTO event_types (org_id, name, description, archived, deprecated, \
+         schemas, feature_flags, group_name, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (org_id, name) DO UPDATE SET description = excluded.description, \
          archived = excluded.archived, deprecated = excluded.deprecated, schemas = excluded.schemas, \
          feature_flags = excluded.feature_flags, group_name = excluded.group_name, \
-         updated_at = excluded.updated_at",
-        params![
-            et.org_id,
-            et.name,
-            et.description,
-            et.archived,
-            et.deprecated,
-            json_opt(&et.schemas),
-            json_opt(&et.feature_flags),
-            et.group_name,
-            et.created_at.0,
-            et.updated_at.0
-        ],
-    )?;
+         created_at = excluded.created_at, updated_at = excluded.updated_at";
+    execute_unique(conn, sql, event_type_args(et), Conflict::EventTypeName)?;
     Ok(())
 }
 
@@ -80,16 +65,11 @@ impl EventTypeStore for SqliteStore {
         q: &ListQuery,
         include_archived: bool,
     ) -> StoreResult<Page<EventType>> {
-        let mut sql = sql(format!("SELECT {ET_COLS} FROM event_types WHERE org_id ="));
-        sql.bind(org_id);
-        if !include_archived {
-            sql.push(" AND archived = 0");
-        }
-        sql.paginate("name", q);
+        let sql = listings::event_types(Dialect::Sqlite, org_id, q, include_archived);
         let rows = self
             .db
             .read("list_event_types", move |conn| {
-                query_sql(conn, sql, rows::event_type)
+                query_sql(conn, sql, records::event_type)
             })
             .await?;
         Ok(Page::from_rows(rows, q, |e| e.name.clone()))

@@ -33,7 +33,7 @@ impl IdempotencyStore for SqliteStore {
                     "SELECT fingerprint, status, body FROM idempotency_keys \
                      WHERE org_id = ?1 AND key = ?2 AND expires_at >= ?3",
                     params![org_id, key, now.0],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.text(0)?, r.opt_int(1)?, r.opt_bytes(2)?)),
                 )?;
                 if let Some((fingerprint, status, body)) = existing {
                     return Ok(IdempotencyStart::of_stored(fingerprint, status, body));

@@ -8,7 +8,8 @@ use hookd_core::time::Timestamp;
 use rusqlite::params;
 
 use super::SqliteStore;
-use super::rows::{self, KEY_COLS, execute, query_one, query_rows};
+use super::rows::{execute, query_one, query_rows};
+use crate::records::{self, KEY_COLS};
 
 const KEY_BY_ID: &str = const_format::concatcp!(
     "SELECT ",
@@ -28,9 +29,9 @@ impl KeyStore for SqliteStore {
                     params![name],
                     |r| {
                         Ok(Org {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            created_at: Timestamp(r.get(2)?),
+                            id: r.text(0)?,
+                            name: r.text(1)?,
+                            created_at: r.time(2)?,
                         })
                     },
                 )?;
@@ -73,7 +74,7 @@ impl KeyStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![id, org_id, app_id, name, &hash[..], Timestamp::now().0],
                 )?;
-                query_one(conn, KEY_BY_ID, params![id], rows::api_key)?
+                query_one(conn, KEY_BY_ID, params![id], records::api_key)?
                     .ok_or_else(|| StoreError::backend("the new API key vanished"))
             })
             .await
@@ -90,7 +91,7 @@ impl KeyStore for SqliteStore {
                         " FROM api_keys k JOIN orgs o ON o.id = k.org_id ORDER BY k.id"
                     ),
                     [],
-                    rows::api_key,
+                    records::api_key,
                 )
             })
             .await
@@ -122,7 +123,7 @@ impl KeyStore for SqliteStore {
                          WHERE k.hash = ?1 AND k.revoked_at IS NULL"
                     ),
                     params![&hash[..]],
-                    rows::api_key,
+                    records::api_key,
                 )
             })
             .await

@@ -12,53 +12,23 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::db::db_err;
-use super::rows::{
-    self, DLV_COLS, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, conflict_or, query_one, query_rows,
-    query_sql, sql,
-};
-use crate::codec::json_opt;
+use super::rows::{execute_unique, query_one, query_rows, query_sql};
+use crate::listings;
+use crate::records::{self, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, message_args};
+use crate::sql::Dialect;
 use crate::sql::PENDING;
 
 pub(super) const MSG_BY_ID: &str =
     const_format::concatcp!("SELECT ", MSG_COLS, " FROM messages m WHERE m.id = ?1");
 
 fn find_message(conn: &Connection, app_id: &str, key: &str) -> StoreResult<Option<Message>> {
-    let sql = if ids::is_id(Kind::Message, key) {
-        const_format::concatcp!(
-            "SELECT ",
-            MSG_COLS,
-            " FROM messages m WHERE m.app_id = ?1 AND m.id = ?2"
-        )
+    let col = if ids::is_id(Kind::Message, key) {
+        "id"
     } else {
-        const_format::concatcp!(
-            "SELECT ",
-            MSG_COLS,
-            " FROM messages m WHERE m.app_id = ?1 AND m.event_id = ?2"
-        )
+        "event_id"
     };
-    query_one(conn, sql, params![app_id, key], rows::message)
-}
-
-fn insert_message(conn: &Connection, m: &Message, expires_at: Timestamp) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
-         tags, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            m.id,
-            m.app_id,
-            m.event_type,
-            m.event_id,
-            m.payload.get(),
-            json_opt(&m.channels),
-            json_opt(&m.tags),
-            m.timestamp.0,
-            expires_at.0
-        ])
-    })
-    .map_err(|e| conflict_or(e, Conflict::EventId))?;
-    Ok(())
+    let sql = format!("SELECT {MSG_COLS} FROM messages m WHERE m.app_id = ?1 AND m.{col} = ?2");
+    query_one(conn, &sql, params![app_id, key], records::message)
 }
 
 #[async_trait]
@@ -79,7 +49,7 @@ impl MessageStore for SqliteStore {
                         " FROM endpoints e WHERE e.app_id = ?1 AND e.disabled = 0 ORDER BY e.id"
                     ),
                     params![app_id],
-                    rows::endpoint,
+                    records::endpoint,
                 )?;
                 let targets: Vec<String> = endpoints
                     .into_iter()
@@ -88,7 +58,13 @@ impl MessageStore for SqliteStore {
                     .collect();
                 let (owner, expires_at) = (msg.owner.clone(), msg.expires_at);
                 let m = msg.accept(&app_id, ids::new_id(Kind::Message), Timestamp::now());
-                insert_message(conn, &m, expires_at)?;
+                execute_unique(
+                    conn,
+                    "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
+                     tags, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    message_args(&m, expires_at),
+                    Conflict::EventId,
+                )?;
                 let mut insert = conn
                     .prepare_cached(const_format::concatcp!(
                         "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
@@ -125,7 +101,7 @@ impl MessageStore for SqliteStore {
         let id = msg_id.to_string();
         self.db
             .read("get_message_by_id", move |conn| {
-                query_one(conn, MSG_BY_ID, params![id], rows::message)
+                query_one(conn, MSG_BY_ID, params![id], records::message)
             })
             .await
     }
@@ -136,16 +112,11 @@ impl MessageStore for SqliteStore {
         q: &ListQuery,
         f: &MessageFilter,
     ) -> StoreResult<Page<Message>> {
-        let mut sql = sql(format!(
-            "SELECT {MSG_COLS} FROM messages m WHERE m.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.message_filters(f, "m.created_at");
-        sql.paginate("m.id", q);
+        let sql = listings::messages(Dialect::Sqlite, app_id, q, f);
         let rows = self
             .db
             .read("list_messages", move |conn| {
-                query_sql(conn, sql, rows::message)
+                query_sql(conn, sql, records::message)
             })
             .await?;
         Ok(Page::from_rows(rows, q, |m| m.id.clone()))
@@ -157,19 +128,15 @@ impl MessageStore for SqliteStore {
         msg_id: &str,
         q: &ListQuery,
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
-        let mut sql = sql(format!(
-            "SELECT {EP_COLS}, {DLV_COLS} FROM deliveries d \
-             JOIN endpoints e ON e.id = d.endpoint_id WHERE d.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.push(" AND d.msg_id =");
-        sql.bind(msg_id);
-        sql.paginate("d.endpoint_id", q);
+        let sql = listings::destinations(Dialect::Sqlite, app_id, msg_id, q);
         let rows = self
             .db
             .read("list_destinations", move |conn| {
                 query_sql(conn, sql, |r| {
-                    Ok((rows::endpoint_at(r, 0)?, rows::delivery_at(r, EP_WIDTH)?))
+                    Ok((
+                        records::endpoint_at(r, 0)?,
+                        records::delivery_at(r, EP_WIDTH)?,
+                    ))
                 })
             })
             .await?;
@@ -183,24 +150,15 @@ impl MessageStore for SqliteStore {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<(Message, Delivery)>> {
-        let mut sql = sql(format!(
-            "SELECT {MSG_COLS}, {DLV_COLS} FROM deliveries d \
-             JOIN messages m ON m.id = d.msg_id WHERE d.app_id ="
-        ));
-        sql.bind(app_id);
-        sql.push(" AND d.endpoint_id =");
-        sql.bind(endpoint_id);
-        if let Some(s) = f.status {
-            sql.push(" AND d.status =");
-            sql.bind(s as i64);
-        }
-        sql.message_filters(&f.msg, "m.created_at");
-        sql.paginate("d.msg_id", q);
+        let sql = listings::endpoint_messages(Dialect::Sqlite, app_id, endpoint_id, q, f);
         let rows = self
             .db
             .read("list_endpoint_messages", move |conn| {
                 query_sql(conn, sql, |r| {
-                    Ok((rows::message_at(r, 0)?, rows::delivery_at(r, MSG_WIDTH)?))
+                    Ok((
+                        records::message_at(r, 0)?,
+                        records::delivery_at(r, MSG_WIDTH)?,
+                    ))
                 })
             })
             .await?;

@@ -57,7 +57,7 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.db
             .read("ping", |conn| {
-                rows::query_one(conn, "SELECT 1", [], |r| r.get::<_, i64>(0))?;
+                rows::exists(conn, "SELECT 1", [])?;
                 Ok(())
             })
             .await

@@ -7,7 +7,7 @@ use hookd_core::time::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{execute, query_rows};
+use super::rows::{execute, exists, query_rows};
 
 /// Replaces a message's payload and empties its attempts' response bodies.
 fn expunge_one(conn: &Connection, msg_id: &str) -> StoreResult<()> {
@@ -38,7 +38,7 @@ impl RetentionStore for SqliteStore {
                     "SELECT id FROM messages WHERE expunged = 0 AND expires_at <= ?1 \
                      ORDER BY expires_at LIMIT ?2",
                     params![now.0, limit as i64],
-                    |r| r.get(0),
+                    |r| r.text(0),
                 )?;
                 for id in &ids {
                     expunge_one(conn, id)?;
@@ -52,13 +52,11 @@ impl RetentionStore for SqliteStore {
         let (app_id, msg_id) = (app_id.to_string(), msg_id.to_string());
         self.db
             .write("expunge_message", move |conn| {
-                let found = !query_rows(
+                let found = exists(
                     conn,
                     "SELECT 1 FROM messages WHERE app_id = ?1 AND id = ?2",
                     params![app_id, msg_id],
-                    |r| r.get::<_, i64>(0),
-                )?
-                .is_empty();
+                )?;
                 if found {
                     expunge_one(conn, &msg_id)?;
                 }

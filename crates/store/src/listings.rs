@@ -1,0 +1,156 @@
+//! The listing queries, written once and built for either dialect: each
+//! returns the query that fetches one page (see [`Sql::paginate`]), whose
+//! rows decode with the `crate::records` function named in its doc.
+
+use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter};
+use hookd_core::time::Timestamp;
+
+use crate::records::{APP_COLS, ATT_COLS, DLV_COLS, EP_COLS, ET_COLS, MSG_COLS};
+use crate::sql::{Dialect, Sql};
+
+/// An organisation's applications (`records::app`).
+pub(crate) fn apps(d: Dialect, org_id: &str, q: &ListQuery) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {APP_COLS} FROM applications WHERE org_id ="),
+    );
+    sql.bind(org_id);
+    sql.paginate("id", q);
+    sql
+}
+
+/// An application's endpoints (`records::endpoint`).
+pub(crate) fn endpoints(d: Dialect, app_id: &str, q: &ListQuery) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id ="),
+    );
+    sql.bind(app_id);
+    sql.paginate("e.id", q);
+    sql
+}
+
+/// An organisation's event types (`records::event_type`).
+pub(crate) fn event_types(d: Dialect, org_id: &str, q: &ListQuery, archived: bool) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {ET_COLS} FROM event_types WHERE org_id ="),
+    );
+    sql.bind(org_id);
+    if !archived {
+        sql.push(" AND NOT archived");
+    }
+    sql.paginate("name", q);
+    sql
+}
+
+/// An application's messages (`records::message`).
+pub(crate) fn messages(d: Dialect, app_id: &str, q: &ListQuery, f: &MessageFilter) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {MSG_COLS} FROM messages m WHERE m.app_id ="),
+    );
+    sql.bind(app_id);
+    sql.message_filters(f, "m.created_at");
+    sql.paginate("m.id", q);
+    sql
+}
+
+/// Where a message went: endpoint then delivery (`records::endpoint_at`, `delivery_at`).
+pub(crate) fn destinations(d: Dialect, app_id: &str, msg_id: &str, q: &ListQuery) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT {EP_COLS}, {DLV_COLS} FROM deliveries d \
+             JOIN endpoints e ON e.id = d.endpoint_id WHERE d.app_id ="
+        ),
+    );
+    sql.bind(app_id);
+    sql.push(" AND d.msg_id =");
+    sql.bind(msg_id);
+    sql.paginate("d.endpoint_id", q);
+    sql
+}
+
+/// What went to an endpoint: message then delivery (`records::message_at`, `delivery_at`).
+pub(crate) fn endpoint_messages(
+    d: Dialect,
+    app_id: &str,
+    endpoint_id: &str,
+    q: &ListQuery,
+    f: &AttemptFilter,
+) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT {MSG_COLS}, {DLV_COLS} FROM deliveries d \
+             JOIN messages m ON m.id = d.msg_id WHERE d.app_id ="
+        ),
+    );
+    sql.bind(app_id);
+    sql.push(" AND d.endpoint_id =");
+    sql.bind(endpoint_id);
+    if let Some(s) = f.status {
+        sql.push(" AND d.status =");
+        sql.bind(s as i64);
+    }
+    sql.message_filters(&f.msg, "m.created_at");
+    sql.paginate("d.msg_id", q);
+    sql
+}
+
+/// Which attempts a listing is of.
+pub(crate) enum AttemptsOf<'a> {
+    Endpoint(&'a str),
+    Message(&'a str),
+}
+
+/// Attempts of an endpoint or a message (`records::attempt`).
+pub(crate) fn attempts(
+    d: Dialect,
+    app_id: &str,
+    of: AttemptsOf<'_>,
+    q: &ListQuery,
+    f: &AttemptFilter,
+) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT {ATT_COLS} FROM attempts a JOIN messages m ON m.id = a.msg_id WHERE a.app_id ="
+        ),
+    );
+    sql.bind(app_id);
+    match of {
+        AttemptsOf::Endpoint(id) => {
+            sql.push(" AND a.endpoint_id =");
+            sql.bind(id);
+        }
+        AttemptsOf::Message(id) => {
+            sql.push(" AND a.msg_id =");
+            sql.bind(id);
+        }
+    }
+    sql.attempt_filters(f);
+    sql.paginate("a.id", q);
+    sql
+}
+
+/// Deliveries to an endpoint by status, as (status, count) rows.
+pub(crate) fn endpoint_stats(
+    d: Dialect,
+    app_id: &str,
+    endpoint_id: &str,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        "SELECT d.status, COUNT(*) FROM deliveries d WHERE d.app_id =",
+    );
+    sql.bind(app_id);
+    sql.push(" AND d.endpoint_id =");
+    sql.bind(endpoint_id);
+    sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
+    sql.push(" GROUP BY d.status");
+    sql
+}
