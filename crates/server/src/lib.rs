@@ -1,4 +1,19 @@
-//! hookd: the server (HTTP API over a store) and its command-line interface.
+//! hookd: the server (HTTP API over a store, the delivery engine) and its
+//! command-line interface.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | settings: defaults, TOML file, `HOOKD_*`, flags; checked once at start |
+//! | [`api`] | the HTTP API: routes, auth, idempotency, errors, OpenAPI |
+//! | [`delivery`] | the engine: intake, scheduler (lanes, limits), worker, HTTP client, SSRF |
+//! | [`metrics`] | Prometheus counters, histograms, gauges; times store calls |
+//! | [`cli`] | `hookd serve`, the sender and receiver commands |
+//!
+//! A message's path: `api::message` validates it, `delivery::intake` has the
+//! store commit it with its deliveries and hands them to `delivery::scheduler`,
+//! which runs each in its endpoint's lane through `delivery::worker` (sign,
+//! POST with `delivery::client`, record). Changes the store reports (here or
+//! from other nodes) reach the caches through [`start`]'s watcher.
 
 pub mod api;
 pub mod cli;
@@ -106,10 +121,6 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = open_store(&config)?;
-    start_with_store(config, store).await
-}
-
-pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
     let addr = config.listen_addr().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new());
     store.observe(metrics.clone());
