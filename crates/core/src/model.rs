@@ -80,13 +80,33 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Whether a message of `event_type` on `channels` is routed to this endpoint:
-    /// enabled, event type in the filter (no filter = all), and, when the
+    /// Whether a message of `event_type` on `channels` is routed to this
+    /// endpoint: it is enabled and its [`Route`] accepts the message.
+    pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        !self.disabled && self.route().accepts(event_type, channels)
+    }
+
+    pub fn route(&self) -> Route {
+        Route {
+            id: self.id.clone(),
+            filter_types: self.filter_types.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// What routing needs of an enabled endpoint (all the stores read to route a message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub id: String,
+    pub filter_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+}
+
+impl Route {
+    /// The event type is in the filter (no filter = all), and, when the
     /// endpoint lists channels, the message shares at least one of them.
     pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
-        if self.disabled {
-            return false;
-        }
         if let Some(types) = &self.filter_types
             && !types.iter().any(|t| t == event_type)
         {

@@ -6,13 +6,14 @@
 //! decoders read a record starting at an offset, for joined rows.
 
 use hookd_core::model::{
-    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Scope,
-    TriggerType,
+    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Route,
+    Scope, TriggerType,
 };
 use hookd_core::store::{QueuedDelivery, StoreResult};
 use hookd_core::time::Timestamp;
 
 use crate::codec::{from_json, from_json_opt, json, json_opt, raw_payload};
+use crate::seal::{Sealer, aad};
 use crate::sql::Arg;
 
 /// One result row, as each backend's driver reads its columns.
@@ -82,8 +83,10 @@ pub(crate) const EP_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e
 /// How many columns [`EP_COLS`] has.
 pub(crate) const EP_WIDTH: usize = 16;
 
-pub(crate) fn endpoint_args(e: &Endpoint) -> Vec<Arg> {
-    vec![
+/// The endpoint's columns in [`EP_COLS`] order, its credentials sealed.
+pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Arg>> {
+    let seal = |v: &str, col| sealer.seal(v, &aad(&e.id, col)).map(Arg::Text);
+    Ok(vec![
         e.id.as_str().into(),
         e.app_id.as_str().into(),
         opt(e.uid.clone(), Arg::Text),
@@ -95,21 +98,27 @@ pub(crate) fn endpoint_args(e: &Endpoint) -> Vec<Arg> {
         opt(json_opt(&e.filter_types), Arg::Text),
         opt(json_opt(&e.channels), Arg::Text),
         json(&e.metadata).into(),
-        e.secret.as_str().into(),
-        json(&e.old_secrets).into(),
-        json(&e.headers).into(),
+        seal(&e.secret, "secret")?,
+        seal(&json(&e.old_secrets), "old_secrets")?,
+        seal(&json(&e.headers), "headers")?,
         e.created_at.0.into(),
         e.updated_at.0.into(),
-    ]
+    ])
 }
 
-pub(crate) fn endpoint(r: &dyn Row) -> StoreResult<Endpoint> {
-    endpoint_at(r, 0)
+pub(crate) fn endpoint(r: &dyn Row, sealer: &Sealer) -> StoreResult<Endpoint> {
+    endpoint_at(r, 0, sealer)
 }
 
-pub(crate) fn endpoint_at(r: &dyn Row, o: usize) -> StoreResult<Endpoint> {
+/// An endpoint whose credentials are opened with `sealer`.
+pub(crate) fn endpoint_at(r: &dyn Row, o: usize, sealer: &Sealer) -> StoreResult<Endpoint> {
+    let id = r.text(o)?;
+    let open = |i, col| -> StoreResult<String> { sealer.open(r.text(i)?, &aad(&id, col)) };
     Ok(Endpoint {
-        id: r.text(o)?,
+        secret: open(o + 11, "secret")?,
+        old_secrets: from_json(Some(open(o + 12, "old_secrets")?)),
+        headers: from_json(Some(open(o + 13, "headers")?)),
+        id: id.clone(),
         app_id: r.text(o + 1)?,
         uid: r.opt_text(o + 2)?,
         url: r.text(o + 3)?,
@@ -122,11 +131,19 @@ pub(crate) fn endpoint_at(r: &dyn Row, o: usize) -> StoreResult<Endpoint> {
         filter_types: from_json_opt(r.opt_text(o + 8)?),
         channels: from_json_opt(r.opt_text(o + 9)?),
         metadata: from_json(r.opt_text(o + 10)?),
-        secret: r.text(o + 11)?,
-        old_secrets: from_json(r.opt_text(o + 12)?),
-        headers: from_json(r.opt_text(o + 13)?),
         created_at: r.time(o + 14)?,
         updated_at: r.time(o + 15)?,
+    })
+}
+
+/// What routing reads of an endpoint: [`route`]'s columns.
+pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels";
+
+pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
+    Ok(Route {
+        id: r.text(0)?,
+        filter_types: from_json_opt(r.opt_text(1)?),
+        channels: from_json_opt(r.opt_text(2)?),
     })
 }
 

@@ -80,7 +80,9 @@ async fn an_exhausted_pool_is_unavailable_not_a_hang() {
     };
     let db = TestDatabase::create(&admin).await;
     let url = PgUrl::parse(&with_query(&strip_hookd_params(&db.url), "pool_size=1")).unwrap();
-    let store = PostgresStore::connect(&url).await.unwrap();
+    let store = PostgresStore::connect(&url, Default::default())
+        .await
+        .unwrap();
     let held = store.pool().get().await.unwrap();
     let started = Instant::now();
     let err = store.ping().await.err();
