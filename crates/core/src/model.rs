@@ -129,6 +129,9 @@ pub struct EventType {
     pub schemas: Option<serde_json::Value>,
     pub feature_flags: Option<Vec<String>>,
     pub group_name: Option<String>,
+    /// Delays between attempts of this type's messages, in seconds (`None`:
+    /// the server's `retry_schedule`).
+    pub retry_schedule: Option<Vec<u32>>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -147,6 +150,7 @@ pub struct Message {
 }
 
 /// Delivery state of a message to one endpoint (Svix `MessageStatus`).
+/// `Sending` is never stored: the engine knows which attempts are under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i64)]
 pub enum DeliveryStatus {
@@ -154,6 +158,8 @@ pub enum DeliveryStatus {
     Pending = 1,
     Fail = 2,
     Sending = 3,
+    /// Given up on by a user (`cancel-msgs`) before it was delivered.
+    Canceled = 4,
 }
 
 impl DeliveryStatus {
@@ -163,6 +169,7 @@ impl DeliveryStatus {
             1 => DeliveryStatus::Pending,
             2 => DeliveryStatus::Fail,
             3 => DeliveryStatus::Sending,
+            4 => DeliveryStatus::Canceled,
             _ => return None,
         })
     }
@@ -199,6 +206,10 @@ pub struct Attempt {
     pub trigger_type: TriggerType,
     /// Why the attempt failed without an HTTP response (`timeout`, `connect`, `dns`, `tls`, `blocked`).
     pub error_class: Option<String>,
+    /// The headers sent (`None` for attempts recorded before hookd kept them).
+    pub sent_headers: Option<BTreeMap<String, String>>,
+    /// The response's headers, in order (`None` without a response).
+    pub response_headers: Option<Vec<(String, String)>>,
     pub timestamp: Timestamp,
     pub msg: Option<Message>,
 }

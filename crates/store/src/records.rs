@@ -148,7 +148,7 @@ pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
 }
 
 pub(crate) const ET_COLS: &str = "org_id, name, description, archived, deprecated, schemas, \
-    feature_flags, group_name, created_at, updated_at";
+    feature_flags, group_name, created_at, updated_at, retry_schedule";
 
 pub(crate) fn event_type_args(et: &EventType) -> Vec<Arg> {
     vec![
@@ -162,6 +162,7 @@ pub(crate) fn event_type_args(et: &EventType) -> Vec<Arg> {
         opt(et.group_name.clone(), Arg::Text),
         et.created_at.0.into(),
         et.updated_at.0.into(),
+        opt(json_opt(&et.retry_schedule), Arg::Text),
     ]
 }
 
@@ -177,6 +178,7 @@ pub(crate) fn event_type(r: &dyn Row) -> StoreResult<EventType> {
         group_name: r.opt_text(7)?,
         created_at: r.time(8)?,
         updated_at: r.time(9)?,
+        retry_schedule: from_json_opt(r.opt_text(10)?),
     })
 }
 
@@ -247,7 +249,13 @@ pub(crate) fn queued(r: &dyn Row, now: Timestamp) -> StoreResult<QueuedDelivery>
 }
 
 pub(crate) const ATT_COLS: &str = "a.id, a.msg_id, a.endpoint_id, a.url, a.status, \
-    a.response_status, a.response, a.duration_ms, a.trigger_type, a.error_class, a.created_at";
+    a.response_status, a.response, a.duration_ms, a.trigger_type, a.error_class, a.created_at, \
+    a.sent_headers, a.response_headers";
+
+/// The attempt's headers as stored: (sent, response) JSON.
+pub(crate) fn attempt_headers(a: &Attempt) -> (Option<String>, Option<String>) {
+    (json_opt(&a.sent_headers), json_opt(&a.response_headers))
+}
 
 pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
     Ok(Attempt {
@@ -266,6 +274,8 @@ pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
         },
         error_class: r.opt_text(9)?,
         timestamp: r.time(10)?,
+        sent_headers: from_json_opt(r.opt_text(11)?),
+        response_headers: from_json_opt(r.opt_text(12)?),
         msg: None,
     })
 }

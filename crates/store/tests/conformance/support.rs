@@ -70,7 +70,11 @@ impl Ctx {
             }
             Backend::Postgres => {
                 let client = pg_connect(&strip_hookd_params(&self.url)).await;
-                client.query_one(sql, &[]).await.unwrap().get::<_, String>(0)
+                client
+                    .query_one(sql, &[])
+                    .await
+                    .unwrap()
+                    .get::<_, String>(0)
             }
         }
     }
@@ -379,6 +383,7 @@ pub fn event_type(org_id: &str, name: &str) -> EventType {
         schemas: None,
         feature_flags: None,
         group_name: None,
+        retry_schedule: None,
         created_at: now,
         updated_at: now,
     }
@@ -428,6 +433,8 @@ pub fn attempt(
             status,
             trigger_type: TriggerType::Scheduled,
             error_class: (status_code == 0).then(|| "connect".to_string()),
+            sent_headers: None,
+            response_headers: None,
             timestamp: at,
             msg: None,
         },
