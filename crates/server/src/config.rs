@@ -71,6 +71,14 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     /// OTLP/HTTP endpoint receiving traces, e.g. `http://collector:4318/v1/traces`.
     pub otlp_endpoint: String,
+    /// Base URL users reach hookd at (portal links, cookie security), or empty.
+    pub public_url: String,
+    /// Origins allowed to frame the portal, space-separated.
+    pub portal_frame_ancestors: String,
+    /// The portal's accent colour (`#rgb` or `#rrggbb`).
+    pub portal_color: String,
+    /// Logo URL shown in the portal, or empty.
+    pub portal_logo_url: String,
     /// Key sealing endpoint credentials at rest (64 hex characters), or empty.
     pub encryption_key: String,
     /// The key being rotated out, or empty.
@@ -208,6 +216,31 @@ impl Config {
             return Err("invalid setting response_body_limit: at most 1048576".into());
         }
         self.encryption_keys()?;
+        if !self.public_url.is_empty() {
+            hookd_core::validate::parse_http_url(&self.public_url)
+                .map_err(|e| format!("invalid setting public_url: {e}"))?;
+        }
+        for origin in self.portal_frame_ancestors.split_whitespace() {
+            let ok = origin == "'self'"
+                || hookd_core::validate::parse_http_url(origin.trim_start_matches("*.")).is_ok()
+                || origin.starts_with("https://*.");
+            if !ok {
+                return Err(format!(
+                    "invalid setting portal_frame_ancestors: '{origin}' is not an origin like https://app.example.com"
+                ));
+            }
+        }
+        let hex = self.portal_color.strip_prefix('#').unwrap_or("");
+        if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "invalid setting portal_color: '{}' is not a colour like #4f46e5",
+                self.portal_color
+            ));
+        }
+        if !self.portal_logo_url.is_empty() {
+            hookd_core::validate::parse_http_url(&self.portal_logo_url)
+                .map_err(|e| format!("invalid setting portal_logo_url: {e}"))?;
+        }
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod metrics;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 //! decoders read a record starting at an offset, for joined rows.
 
 use hookd_core::model::{
-    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Route,
-    Scope, TriggerType,
+    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, KeyKind, Message,
+    NewToken, Route, Scope, TriggerType,
 };
 use hookd_core::store::{QueuedDelivery, StoreResult};
 use hookd_core::time::Timestamp;
@@ -280,8 +280,8 @@ pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
     })
 }
 
-pub(crate) const KEY_COLS: &str =
-    "k.id, k.org_id, k.app_id, k.name, k.created_at, k.revoked_at, o.name";
+pub(crate) const KEY_COLS: &str = "k.id, k.org_id, k.app_id, k.name, k.created_at, \
+    k.revoked_at, o.name, k.kind, k.expires_at, k.capabilities, k.session_id";
 
 pub(crate) fn api_key(r: &dyn Row) -> StoreResult<ApiKey> {
     Ok(ApiKey {
@@ -292,5 +292,30 @@ pub(crate) fn api_key(r: &dyn Row) -> StoreResult<ApiKey> {
         created_at: r.time(4)?,
         revoked_at: r.opt_time(5)?,
         org_name: r.text(6)?,
+        kind: KeyKind::parse(&r.text(7)?),
+        expires_at: r.opt_time(8)?,
+        capabilities: from_json_opt(r.opt_text(9)?),
+        session_id: r.opt_text(10)?,
     })
+}
+
+/// A new key's columns: id, org_id, app_id, name, hash, created_at, kind,
+/// expires_at, capabilities, session_id.
+pub(crate) fn token_args(id: &str, t: &NewToken, now: Timestamp) -> Vec<Arg> {
+    let app = match &t.scope {
+        Scope::App(a) => Arg::Text(a.clone()),
+        Scope::Org => Arg::Null,
+    };
+    vec![
+        id.into(),
+        t.org_id.as_str().into(),
+        app,
+        opt(t.name.clone(), Arg::Text),
+        Arg::Bytes(t.hash.to_vec()),
+        now.0.into(),
+        t.kind.as_str().into(),
+        t.expires_at.0.into(),
+        opt(json_opt(&t.capabilities), Arg::Text),
+        opt(t.session_id.clone(), Arg::Text),
+    ]
 }

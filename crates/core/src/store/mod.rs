@@ -12,6 +12,7 @@
 //! | `attempts` | [`AttemptStore`] | the attempt log, recording outcomes |
 //! | `idempotency` | [`IdempotencyStore`] | idempotency keys |
 //! | `retention` | [`RetentionStore`] | expunging payloads |
+//! | `health` | [`HealthStore`] | endpoint health and attempts over time (dashboard) |
 //!
 //! [`Store`] is all of them, plus liveness and change notifications. The
 //! rules both backends follow (routing, the auto-disable rule, delivery
@@ -32,6 +33,7 @@ mod deliveries;
 mod endpoints;
 mod error;
 mod event_types;
+mod health;
 mod idempotency;
 mod keys;
 mod list;
@@ -54,6 +56,7 @@ pub use deliveries::{
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};
 pub use event_types::{EventTypeStore, replace_archived};
+pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
@@ -83,6 +86,7 @@ pub trait Store:
     + AttemptStore
     + IdempotencyStore
     + RetentionStore
+    + HealthStore
     + Send
     + Sync
     + 'static

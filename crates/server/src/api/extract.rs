@@ -47,6 +47,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out (`T::default()` then), for operations
+/// whose every field is optional.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::PayloadTooLarge(format!("request body is larger than {MAX_BODY} bytes"))
+            })?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        let req = Request::new(axum::body::Body::from(bytes));
+        JsonBody::from_request(req, state)
+            .await
+            .map(|JsonBody(v)| OptionalJsonBody(v))
+    }
+}
+
 /// Parses JSON bytes, mapping syntax and type errors to 422s with locations.
 ///
 /// The fast path is plain `serde_json` (which also keeps `RawValue` payloads

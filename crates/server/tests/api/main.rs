@@ -14,6 +14,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+mod portal;
 #[path = "../support/pyenv.rs"]
 mod pyenv;
 mod retention;
