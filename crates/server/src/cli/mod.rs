@@ -14,6 +14,7 @@
 //! an invalid webhook), 2 a usage or configuration error.
 
 mod attempts;
+mod call;
 mod client;
 mod input;
 mod listen;
@@ -60,6 +61,17 @@ pub struct Format {
     pub json: bool,
 }
 
+/// The flags and subcommands shared by `apps`, `endpoints` and `event-types`.
+#[derive(Args)]
+struct Objects<C: Subcommand> {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
+    format: Format,
+    #[command(subcommand)]
+    command: C,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server.
@@ -80,34 +92,13 @@ enum Command {
     CheckConfig(ServeArgs),
     /// Manage applications on a hookd server.
     #[command(visible_alias = "app")]
-    Apps {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::AppCommand,
-    },
+    Apps(Objects<resources::AppCommand>),
     /// Manage an application's endpoints.
     #[command(visible_alias = "endpoint")]
-    Endpoints {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::EndpointCommand,
-    },
+    Endpoints(Objects<resources::EndpointCommand>),
     /// Manage event types.
     #[command(name = "event-types", visible_alias = "event-type")]
-    EventTypes {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::EventTypeCommand,
-    },
+    EventTypes(Objects<resources::EventTypeCommand>),
     /// Send a message (the payload from --payload, --file or stdin).
     Send(messages::SendArgs),
     /// Show the delivery attempt log (with --follow, keep printing new attempts).
@@ -197,24 +188,19 @@ fn server_side(cli: Cli) -> ExitCode {
         flags.0.push(("database_url", url.clone()));
     }
     if let Command::Serve(args) | Command::CheckConfig(args) = &cli.command {
-        if let Some(l) = &args.listen {
-            flags.0.push(("listen", l.clone()));
-        }
-        if let Some(r) = &args.role {
-            flags.0.push(("role", r.clone()));
-        }
-        if let Some(m) = &args.max_payload_bytes {
-            flags.0.push(("max_payload_bytes", m.clone()));
+        for (name, value) in [
+            ("listen", &args.listen),
+            ("role", &args.role),
+            ("max_payload_bytes", &args.max_payload_bytes),
+        ] {
+            if let Some(v) = value {
+                flags.0.push((name, v.clone()));
+            }
         }
     }
     if let Command::Openapi = cli.command {
-        return match serde_json::to_string_pretty(&crate::api::openapi()) {
-            Ok(s) => {
-                println!("{s}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(anyhow::anyhow!(e)),
-        };
+        let printed = serde_json::to_string_pretty(&crate::api::openapi()).map(|s| println!("{s}"));
+        return exit(printed.map_err(Into::into));
     }
     let config = match Config::load(cli.global.config.as_deref(), &flags) {
         Ok(c) => c,
@@ -227,12 +213,9 @@ fn server_side(cli: Cli) -> ExitCode {
         return check_config(&config);
     }
     let traces = server::init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
         Ok(r) => r,
-        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(e),
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -246,39 +229,21 @@ fn server_side(cli: Cli) -> ExitCode {
         // Flushes the spans still batched.
         let _ = provider.shutdown();
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    exit(result)
 }
 
 /// The client commands: no server configuration, no database, no logging
 /// subscriber; a small single-threaded runtime.
 fn client_side(command: Command) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(r) => r,
-        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(e),
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Apps {
-                conn,
-                format,
-                command,
-            } => resources::apps(&conn, format, command).await,
-            Command::Endpoints {
-                conn,
-                format,
-                command,
-            } => resources::endpoints(&conn, format, command).await,
-            Command::EventTypes {
-                conn,
-                format,
-                command,
-            } => resources::event_types(&conn, format, command).await,
+            Command::Apps(o) => resources::apps(&o.conn, o.format, o.command).await,
+            Command::Endpoints(o) => resources::endpoints(&o.conn, o.format, o.command).await,
+            Command::EventTypes(o) => resources::event_types(&o.conn, o.format, o.command).await,
             Command::Send(args) => messages::send(args).await,
             Command::Attempts(args) => attempts::attempts(args).await,
             Command::Resend(args) => messages::resend(args).await,
@@ -292,6 +257,17 @@ fn client_side(command: Command) -> ExitCode {
             | Command::Migrate => Ok(()),
         }
     });
+    exit(result)
+}
+
+fn runtime(mut builder: tokio::runtime::Builder) -> anyhow::Result<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -590,7 +590,11 @@ fn schema_example(t: &EventTypeOut) -> Option<String> {
 
 /// A page of the message log: each message with its status at the chosen
 /// endpoint, the next page's iterator, and whether this is the last page.
-type MessageRows = (Vec<(MessageOut, Option<&'static str>)>, Option<String>, bool);
+type MessageRows = (
+    Vec<(MessageOut, Option<&'static str>)>,
+    Option<String>,
+    bool,
+);
 
 pub async fn messages(v: View, query: RawQuery) -> Response {
     let get = |k: &str| {
