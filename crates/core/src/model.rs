@@ -80,13 +80,33 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Whether a message of `event_type` on `channels` is routed to this endpoint:
-    /// enabled, event type in the filter (no filter = all), and, when the
+    /// Whether a message of `event_type` on `channels` is routed to this
+    /// endpoint: it is enabled and its [`Route`] accepts the message.
+    pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        !self.disabled && self.route().accepts(event_type, channels)
+    }
+
+    pub fn route(&self) -> Route {
+        Route {
+            id: self.id.clone(),
+            filter_types: self.filter_types.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// What routing needs of an enabled endpoint (all the stores read to route a message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub id: String,
+    pub filter_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+}
+
+impl Route {
+    /// The event type is in the filter (no filter = all), and, when the
     /// endpoint lists channels, the message shares at least one of them.
     pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
-        if self.disabled {
-            return false;
-        }
         if let Some(types) = &self.filter_types
             && !types.iter().any(|t| t == event_type)
         {
@@ -109,6 +129,9 @@ pub struct EventType {
     pub schemas: Option<serde_json::Value>,
     pub feature_flags: Option<Vec<String>>,
     pub group_name: Option<String>,
+    /// Delays between attempts of this type's messages, in seconds (`None`:
+    /// the server's `retry_schedule`).
+    pub retry_schedule: Option<Vec<u32>>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -127,6 +150,7 @@ pub struct Message {
 }
 
 /// Delivery state of a message to one endpoint (Svix `MessageStatus`).
+/// `Sending` is never stored: the engine knows which attempts are under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i64)]
 pub enum DeliveryStatus {
@@ -134,6 +158,8 @@ pub enum DeliveryStatus {
     Pending = 1,
     Fail = 2,
     Sending = 3,
+    /// Given up on by a user (`cancel-msgs`) before it was delivered.
+    Canceled = 4,
 }
 
 impl DeliveryStatus {
@@ -143,6 +169,7 @@ impl DeliveryStatus {
             1 => DeliveryStatus::Pending,
             2 => DeliveryStatus::Fail,
             3 => DeliveryStatus::Sending,
+            4 => DeliveryStatus::Canceled,
             _ => return None,
         })
     }
@@ -179,6 +206,10 @@ pub struct Attempt {
     pub trigger_type: TriggerType,
     /// Why the attempt failed without an HTTP response (`timeout`, `connect`, `dns`, `tls`, `blocked`).
     pub error_class: Option<String>,
+    /// The headers sent (`None` for attempts recorded before hookd kept them).
+    pub sent_headers: Option<BTreeMap<String, String>>,
+    /// The response's headers, in order (`None` without a response).
+    pub response_headers: Option<Vec<(String, String)>>,
     pub timestamp: Timestamp,
     pub msg: Option<Message>,
 }

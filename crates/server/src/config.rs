@@ -81,6 +81,10 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     /// OTLP/HTTP endpoint receiving traces, e.g. `http://collector:4318/v1/traces`.
     pub otlp_endpoint: String,
+    /// Key sealing endpoint credentials at rest (64 hex characters), or empty.
+    pub encryption_key: String,
+    /// The key being rotated out, or empty.
+    pub encryption_previous_key: String,
 }
 
 /// Settings given on the command line; `None` means "not given".
@@ -244,7 +248,29 @@ impl Config {
         if self.response_body_limit > 1024 * 1024 {
             return Err("invalid setting response_body_limit: at most 1048576".into());
         }
+        self.encryption_keys()?;
         Ok(())
+    }
+
+    /// The keys sealing endpoint credentials, when `encryption_key` is set.
+    pub fn encryption_keys(&self) -> Result<Option<hookd_store::seal::Keys>, String> {
+        use hookd_store::seal::Key;
+        if self.encryption_key.is_empty() {
+            if !self.encryption_previous_key.is_empty() {
+                return Err(
+                    "invalid setting encryption_previous_key: it needs encryption_key".into(),
+                );
+            }
+            return Ok(None);
+        }
+        let current = Key::parse_hex(&self.encryption_key)
+            .map_err(|e| format!("invalid setting encryption_key: {e}"))?;
+        let previous = Some(&self.encryption_previous_key)
+            .filter(|k| !k.is_empty())
+            .map(|k| Key::parse_hex(k))
+            .transpose()
+            .map_err(|e| format!("invalid setting encryption_previous_key: {e}"))?;
+        Ok(Some(hookd_store::seal::Keys { current, previous }))
     }
 
     pub fn schedule(&self) -> Result<hookd_core::retry::Schedule, String> {

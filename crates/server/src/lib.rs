@@ -113,12 +113,16 @@ async fn retention(store: Arc<dyn Store>, every: Duration) {
     }
 }
 
-/// Opens the store named by the configuration.
+/// Opens the store named by the configuration, sealing endpoint
+/// credentials with `encryption_key` when it is set.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    hookd_store::open(&config.database_url).with_context(|| {
-        format!(
-            "cannot open database {}",
-            hookd_store::redact_url(&config.database_url)
+    let keys = config.encryption_keys().map_err(anyhow::Error::msg)?;
+    let options = hookd_store::Options { keys };
+    hookd_store::open_with(&config.database_url, options).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open database {}: {}",
+            hookd_store::redact_url(&config.database_url),
+            e.chain()
         )
     })
 }
@@ -126,6 +130,12 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = open_store(&config)?;
+    if config.encryption_key.is_empty() {
+        tracing::warn!(
+            "encryption_key is not set: endpoint signing secrets are stored in plaintext \
+             (set HOOKD_ENCRYPTION_KEY to 64 hex characters to seal them)"
+        );
+    }
     let addr = config.listen_addr().map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new());
     store.observe(metrics.clone());

@@ -1,6 +1,7 @@
 //! What both stores share besides SQL: timing each operation for the
 //! [`Observer`] (the chokepoints every operation passes through call
-//! [`Hub::timed`]), and telling [`Store::watch_changes`] watchers of changes.
+//! [`Hub::timed`]), telling [`Store::watch_changes`] watchers of changes,
+//! and the sealer of endpoint credentials.
 //!
 //! [`Store::watch_changes`]: hookd_core::store::Store::watch_changes
 
@@ -10,13 +11,24 @@ use std::time::Instant;
 
 use hookd_core::store::{Change, Observer, Watcher};
 
+use crate::seal::Sealer;
+
 #[derive(Default)]
 pub(crate) struct Hub {
     observer: OnceLock<Arc<dyn Observer>>,
     watchers: RwLock<Vec<Watcher>>,
+    /// Seals endpoint credentials on their way in, opens them on the way out.
+    pub sealer: Sealer,
 }
 
 impl Hub {
+    pub fn new(sealer: Sealer) -> Hub {
+        Hub {
+            sealer,
+            ..Hub::default()
+        }
+    }
+
     pub fn observe(&self, o: Arc<dyn Observer>) {
         let _ = self.observer.set(o);
     }

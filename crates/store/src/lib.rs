@@ -9,6 +9,7 @@
 //! | `records` | each table's columns, a record's values for writes, decoding rows |
 //! | `sql` | run-time SQL both write alike: pagination, listing filters, status codes |
 //! | `hub` | timing operations for the observer, telling watchers of changes |
+//! | `seal` | encrypting endpoint credentials at rest |
 //! | `codec` | stored forms of lists, maps and payloads |
 //!
 //! The rules (routing, auto-disable, delivery states) come from
@@ -19,6 +20,7 @@ mod hub;
 mod listings;
 pub mod postgres;
 mod records;
+pub mod seal;
 mod sql;
 pub mod sqlite;
 
@@ -28,15 +30,31 @@ use hookd_core::store::{Store, StoreError};
 
 pub use postgres::PgUrl;
 
+/// How a store is opened.
+#[derive(Default)]
+pub struct Options {
+    /// Seal endpoint credentials with these keys (see [`seal`]).
+    pub keys: Option<seal::Keys>,
+}
+
 /// Opens the store named by a database URL (`sqlite:PATH` or
 /// `postgres://…`), applying pending migrations. Must be called inside a
 /// Tokio runtime; it blocks while it opens (once, at start).
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, Options::default())
+}
+
+/// [`open`], with options. With keys, credentials stored in plaintext or
+/// sealed with the previous key are sealed with the current one before
+/// this returns; credentials that the keys cannot open fail it.
+pub fn open_with(url: &str, options: Options) -> Result<Arc<dyn Store>, StoreError> {
+    let sealer = seal::Sealer::new(options.keys);
     match parse_url(url) {
         Ok(DatabaseUrl::Sqlite(path)) => Ok(Arc::new(sqlite::SqliteStore::open(
             std::path::Path::new(&path),
+            sealer,
         )?)),
-        Ok(DatabaseUrl::Postgres(pg)) => Ok(Arc::new(postgres::PostgresStore::open(&pg)?)),
+        Ok(DatabaseUrl::Postgres(pg)) => Ok(Arc::new(postgres::PostgresStore::open(&pg, sealer)?)),
         Err(e) => Err(StoreError::backend(e)),
     }
 }

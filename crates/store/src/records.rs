@@ -6,13 +6,14 @@
 //! decoders read a record starting at an offset, for joined rows.
 
 use hookd_core::model::{
-    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Scope,
-    TriggerType,
+    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, Route,
+    Scope, TriggerType,
 };
 use hookd_core::store::{QueuedDelivery, StoreResult};
 use hookd_core::time::Timestamp;
 
 use crate::codec::{from_json, from_json_opt, json, json_opt, raw_payload};
+use crate::seal::{Sealer, aad};
 use crate::sql::Arg;
 
 /// One result row, as each backend's driver reads its columns.
@@ -82,8 +83,10 @@ pub(crate) const EP_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e
 /// How many columns [`EP_COLS`] has.
 pub(crate) const EP_WIDTH: usize = 16;
 
-pub(crate) fn endpoint_args(e: &Endpoint) -> Vec<Arg> {
-    vec![
+/// The endpoint's columns in [`EP_COLS`] order, its credentials sealed.
+pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Arg>> {
+    let seal = |v: &str, col| sealer.seal(v, &aad(&e.id, col)).map(Arg::Text);
+    Ok(vec![
         e.id.as_str().into(),
         e.app_id.as_str().into(),
         opt(e.uid.clone(), Arg::Text),
@@ -95,21 +98,27 @@ pub(crate) fn endpoint_args(e: &Endpoint) -> Vec<Arg> {
         opt(json_opt(&e.filter_types), Arg::Text),
         opt(json_opt(&e.channels), Arg::Text),
         json(&e.metadata).into(),
-        e.secret.as_str().into(),
-        json(&e.old_secrets).into(),
-        json(&e.headers).into(),
+        seal(&e.secret, "secret")?,
+        seal(&json(&e.old_secrets), "old_secrets")?,
+        seal(&json(&e.headers), "headers")?,
         e.created_at.0.into(),
         e.updated_at.0.into(),
-    ]
+    ])
 }
 
-pub(crate) fn endpoint(r: &dyn Row) -> StoreResult<Endpoint> {
-    endpoint_at(r, 0)
+pub(crate) fn endpoint(r: &dyn Row, sealer: &Sealer) -> StoreResult<Endpoint> {
+    endpoint_at(r, 0, sealer)
 }
 
-pub(crate) fn endpoint_at(r: &dyn Row, o: usize) -> StoreResult<Endpoint> {
+/// An endpoint whose credentials are opened with `sealer`.
+pub(crate) fn endpoint_at(r: &dyn Row, o: usize, sealer: &Sealer) -> StoreResult<Endpoint> {
+    let id = r.text(o)?;
+    let open = |i, col| -> StoreResult<String> { sealer.open(r.text(i)?, &aad(&id, col)) };
     Ok(Endpoint {
-        id: r.text(o)?,
+        secret: open(o + 11, "secret")?,
+        old_secrets: from_json(Some(open(o + 12, "old_secrets")?)),
+        headers: from_json(Some(open(o + 13, "headers")?)),
+        id: id.clone(),
         app_id: r.text(o + 1)?,
         uid: r.opt_text(o + 2)?,
         url: r.text(o + 3)?,
@@ -122,16 +131,24 @@ pub(crate) fn endpoint_at(r: &dyn Row, o: usize) -> StoreResult<Endpoint> {
         filter_types: from_json_opt(r.opt_text(o + 8)?),
         channels: from_json_opt(r.opt_text(o + 9)?),
         metadata: from_json(r.opt_text(o + 10)?),
-        secret: r.text(o + 11)?,
-        old_secrets: from_json(r.opt_text(o + 12)?),
-        headers: from_json(r.opt_text(o + 13)?),
         created_at: r.time(o + 14)?,
         updated_at: r.time(o + 15)?,
     })
 }
 
+/// What routing reads of an endpoint: [`route`]'s columns.
+pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels";
+
+pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
+    Ok(Route {
+        id: r.text(0)?,
+        filter_types: from_json_opt(r.opt_text(1)?),
+        channels: from_json_opt(r.opt_text(2)?),
+    })
+}
+
 pub(crate) const ET_COLS: &str = "org_id, name, description, archived, deprecated, schemas, \
-    feature_flags, group_name, created_at, updated_at";
+    feature_flags, group_name, created_at, updated_at, retry_schedule";
 
 pub(crate) fn event_type_args(et: &EventType) -> Vec<Arg> {
     vec![
@@ -145,6 +162,7 @@ pub(crate) fn event_type_args(et: &EventType) -> Vec<Arg> {
         opt(et.group_name.clone(), Arg::Text),
         et.created_at.0.into(),
         et.updated_at.0.into(),
+        opt(json_opt(&et.retry_schedule), Arg::Text),
     ]
 }
 
@@ -160,6 +178,7 @@ pub(crate) fn event_type(r: &dyn Row) -> StoreResult<EventType> {
         group_name: r.opt_text(7)?,
         created_at: r.time(8)?,
         updated_at: r.time(9)?,
+        retry_schedule: from_json_opt(r.opt_text(10)?),
     })
 }
 
@@ -230,7 +249,13 @@ pub(crate) fn queued(r: &dyn Row, now: Timestamp) -> StoreResult<QueuedDelivery>
 }
 
 pub(crate) const ATT_COLS: &str = "a.id, a.msg_id, a.endpoint_id, a.url, a.status, \
-    a.response_status, a.response, a.duration_ms, a.trigger_type, a.error_class, a.created_at";
+    a.response_status, a.response, a.duration_ms, a.trigger_type, a.error_class, a.created_at, \
+    a.sent_headers, a.response_headers";
+
+/// The attempt's headers as stored: (sent, response) JSON.
+pub(crate) fn attempt_headers(a: &Attempt) -> (Option<String>, Option<String>) {
+    (json_opt(&a.sent_headers), json_opt(&a.response_headers))
+}
 
 pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
     Ok(Attempt {
@@ -249,6 +274,8 @@ pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
         },
         error_class: r.opt_text(9)?,
         timestamp: r.time(10)?,
+        sent_headers: from_json_opt(r.opt_text(11)?),
+        response_headers: from_json_opt(r.opt_text(12)?),
         msg: None,
     })
 }

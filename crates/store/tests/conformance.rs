@@ -35,3 +35,5 @@ mod messages;
 mod postgres_only;
 #[path = "conformance/retention.rs"]
 mod retention;
+#[path = "conformance/sealing.rs"]
+mod sealing;

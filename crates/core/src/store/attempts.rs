@@ -157,6 +157,8 @@ mod tests {
                 status: DeliveryStatus::Fail,
                 trigger_type: TriggerType::Scheduled,
                 error_class: None,
+                sent_headers: None,
+                response_headers: None,
                 timestamp: Timestamp(at),
                 msg: None,
             },

@@ -114,6 +114,7 @@ pub struct EndpointStats {
     pub success: i64,
     pub pending: i64,
     pub fail: i64,
+    pub canceled: i64,
 }
 
 impl EndpointStats {
@@ -123,6 +124,7 @@ impl EndpointStats {
             Some(DeliveryStatus::Success) => self.success += n,
             Some(DeliveryStatus::Pending) => self.pending += n,
             Some(DeliveryStatus::Fail) => self.fail += n,
+            Some(DeliveryStatus::Canceled) => self.canceled += n,
             Some(DeliveryStatus::Sending) | None => {}
         }
     }
@@ -209,7 +211,7 @@ mod tests {
     #[test]
     fn stats_count_by_status_code() {
         let mut s = EndpointStats::default();
-        for (status, n) in [(0, 2), (1, 3), (2, 1), (3, 9), (7, 9)] {
+        for (status, n) in [(0, 2), (1, 3), (2, 1), (3, 9), (4, 5), (7, 9)] {
             s.add(status, n);
         }
         assert_eq!(
@@ -217,7 +219,8 @@ mod tests {
             EndpointStats {
                 success: 2,
                 pending: 3,
-                fail: 1
+                fail: 1,
+                canceled: 5
             }
         );
     }

@@ -53,6 +53,7 @@ mod tests {
             schemas: None,
             feature_flags: None,
             group_name: None,
+            retry_schedule: None,
             created_at: Timestamp(created),
             updated_at: Timestamp(created),
         }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde_json::value::RawValue;
 
 use super::{AttemptFilter, ListQuery, MessageFilter, Page, StoreResult};
-use crate::model::{Delivery, DeliveryStatus, Endpoint, Message};
+use crate::model::{Delivery, DeliveryStatus, Endpoint, Message, Route};
 use crate::time::Timestamp;
 
 /// A message to store, with its raw payload bytes.
@@ -26,9 +26,9 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
-    /// Whether this message goes to `ep`: the one endpoint it names, else
-    /// every enabled endpoint whose filters accept it.
-    pub fn routes_to(&self, ep: &Endpoint) -> bool {
+    /// Whether this message goes to the enabled endpoint `ep`: the one
+    /// endpoint it names, else every one whose filters accept it.
+    pub fn routes_to(&self, ep: &Route) -> bool {
         match &self.only_endpoint {
             Some(id) => ep.id == *id,
             None => ep.accepts(&self.event_type, self.channels.as_deref()),
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn routing_follows_filters_unless_one_endpoint_is_named() {
-        let (all, b_only) = (ep("ep_1", None), ep("ep_2", Some(&["b"])));
+        let (all, b_only) = (ep("ep_1", None).route(), ep("ep_2", Some(&["b"])).route());
         assert!(msg(None).routes_to(&all));
         assert!(!msg(None).routes_to(&b_only));
         assert!(

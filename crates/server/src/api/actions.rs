@@ -58,7 +58,7 @@ pub struct EndpointStats {
     pub pending: i64,
     pub sending: i64,
     pub fail: i64,
-    /// Always 0: hookd does not cancel deliveries.
+    /// Canceled with `cancel-msgs` before they were delivered.
     pub canceled: i64,
 }
 
@@ -210,7 +210,7 @@ pub async fn get_endpoint_stats(
         pending: s.pending - sending,
         sending,
         fail: s.fail,
-        canceled: 0,
+        canceled: s.canceled,
     }))
 }
 

@@ -118,6 +118,7 @@ pub async fn create_event_type(
             schemas: body.schemas,
             feature_flags: flags(body.feature_flags, body.feature_flag),
             group_name: body.group_name,
+            retry_schedule: None,
             created_at: now,
             updated_at: now,
         })
@@ -209,6 +210,7 @@ pub async fn update_event_type(
             schemas,
             feature_flags,
             group_name,
+            retry_schedule: None,
             created_at: now,
             updated_at: now,
         })

@@ -46,6 +46,7 @@ fn status_text(s: DeliveryStatus) -> &'static str {
         DeliveryStatus::Pending => "pending",
         DeliveryStatus::Fail => "fail",
         DeliveryStatus::Sending => "sending",
+        DeliveryStatus::Canceled => "canceled",
     }
 }
 

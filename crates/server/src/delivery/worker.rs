@@ -215,6 +215,8 @@ async fn send_and_record(
             TriggerType::Scheduled
         },
         error_class: sent.outcome.error_class().map(String::from),
+        sent_headers: None,
+        response_headers: None,
         timestamp: now,
         msg: None,
     };

@@ -146,20 +146,29 @@ impl TestApp {
         db_path: PathBuf,
         settings: Vec<(&'static str, String)>,
     ) -> TestApp {
+        TestApp::try_start(dir, db_path, settings)
+            .await
+            .unwrap_or_else(|e| panic!("hookd did not start: {e}"))
+    }
+
+    async fn try_start(
+        dir: Arc<TempDir>,
+        db_path: PathBuf,
+        settings: Vec<(&'static str, String)>,
+    ) -> Result<TestApp, String> {
         init_logging();
         // The environment is passed in empty so a developer's HOOKD_*
         // variables cannot change what the tests see.
-        let config = Config::load_from(None, &[], &Overrides(settings.clone()))
-            .expect("invalid test config");
-        let server = hookd::start(config).await.expect("hookd did not start");
-        TestApp {
+        let config = Config::load_from(None, &[], &Overrides(settings.clone()))?;
+        let server = hookd::start(config).await.map_err(|e| format!("{e:#}"))?;
+        Ok(TestApp {
             base: format!("http://{}", server.addr),
             client: client(),
             db_path,
             settings,
             server: Some(server),
             dir,
-        }
+        })
     }
 
     /// Starts another hookd over the same database and settings.
@@ -170,6 +179,14 @@ impl TestApp {
             self.settings.clone(),
         )
         .await
+    }
+
+    /// Starts another hookd over the same database, with `changes` over its
+    /// settings; the start's error, if it fails.
+    pub async fn try_restart_with(&self, changes: Settings<'_>) -> Result<TestApp, String> {
+        let mut settings = self.settings.clone();
+        settings.extend(changes.iter().map(|(k, v)| (*k, v.to_string())));
+        TestApp::try_start(self.dir.clone(), self.db_path.clone(), settings).await
     }
 
     /// Stops the server as SIGTERM would (`Running::shutdown`); returns how long it took.

@@ -74,16 +74,21 @@ async fn insert_attempts(c: &impl GenericClient, batch: &[&AttemptResult]) -> St
         .map(|r| r.attempt.error_class.as_deref())
         .collect();
     let times: Vec<i64> = batch.iter().map(|r| r.attempt.timestamp.0).collect();
+    let (sent, received): (Vec<Option<String>>, Vec<Option<String>>) = batch
+        .iter()
+        .map(|r| records::attempt_headers(&r.attempt))
+        .unzip();
     execute(
         c,
         "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, response_status, \
-         response, duration_ms, trigger_type, error_class, created_at) \
+         response, duration_ms, trigger_type, error_class, created_at, sent_headers, \
+         response_headers) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
            $6::smallint[], $7::int[], $8::bytea[], $9::bigint[], $10::smallint[], \
-           $11::text[], $12::bigint[])",
+           $11::text[], $12::bigint[], $13::text[], $14::text[])",
         &[
             &ids, &msgs, &eps, &apps, &urls, &statuses, &codes, &bodies, &durations, &triggers,
-            &classes, &times,
+            &classes, &times, &sent, &received,
         ],
     )
     .await?;

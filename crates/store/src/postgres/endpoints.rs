@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use const_format::concatcp;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::Endpoint;
 use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Page, StoreResult};
@@ -10,14 +10,19 @@ use hookd_core::store::{Change, Conflict, EndpointStore, ListQuery, Mutation, Pa
 use super::PostgresStore;
 use super::apps::LOCK_FOR_UPDATE;
 use super::changes::notify;
-use super::conn::{Mode, execute, execute_unique, params, query, query_opt, query_sql};
+use super::conn::{
+    Mode, execute, execute_unique, params, query, query_opt, query_sql, transaction,
+};
 use super::rows::{all, col};
+use crate::hub::Hub;
 use crate::listings;
 use crate::records::{self, EP_COLS, endpoint_args};
+use crate::seal::Sealer;
 use crate::sql::Dialect;
 
 async fn find_endpoint(
     c: &impl GenericClient,
+    sealer: &Sealer,
     app_id: &str,
     key: &str,
     lock: bool,
@@ -32,11 +37,16 @@ async fn find_endpoint(
         format!("SELECT {EP_COLS} FROM endpoints e WHERE e.app_id = $1 AND e.{col} = $2{lock}");
     query_opt(c, &sql, &[&app_id, &key])
         .await?
-        .map(|r| records::endpoint(&r))
+        .map(|r| records::endpoint(&r, sealer))
         .transpose()
 }
 
-async fn write_endpoint(c: &impl GenericClient, e: &Endpoint, insert: bool) -> StoreResult<()> {
+async fn write_endpoint(
+    c: &impl GenericClient,
+    sealer: &Sealer,
+    e: &Endpoint,
+    insert: bool,
+) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, version, rate_limit, disabled, \
          filter_types, channels, metadata, secret, old_secrets, headers, created_at, updated_at) \
@@ -47,7 +57,42 @@ async fn write_endpoint(c: &impl GenericClient, e: &Endpoint, insert: bool) -> S
          secret = $12, old_secrets = $13, headers = $14, created_at = $15, updated_at = $16 \
          WHERE id = $1"
     };
-    execute_unique(c, sql, &params(&endpoint_args(e)), Conflict::EndpointUid).await?;
+    let args = endpoint_args(e, sealer)?;
+    execute_unique(c, sql, &params(&args), Conflict::EndpointUid).await?;
+    Ok(())
+}
+
+/// Seals credentials stored in plaintext or with a rotated-out key, at
+/// start (see `hookd_store::open_with`), locking the rows so nodes starting
+/// together do it once.
+pub(super) async fn reseal_credentials(pool: &Pool, hub: &Hub) -> StoreResult<()> {
+    let changed = transaction(pool, Mode::Write, async |t| {
+        let rows = query(
+            t,
+            "SELECT id, secret, old_secrets, headers FROM endpoints ORDER BY id FOR UPDATE",
+            &[],
+        )
+        .await?;
+        let mut changed = 0;
+        for r in &rows {
+            let id: String = col(r, 0)?;
+            let cols = [col(r, 1)?, col(r, 2)?, col(r, 3)?];
+            if let Some([secret, old, headers]) = hub.sealer.reseal(&id, cols)? {
+                execute(
+                    t,
+                    "UPDATE endpoints SET secret = $2, old_secrets = $3, headers = $4 WHERE id = $1",
+                    &[&id, &secret, &old, &headers],
+                )
+                .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    })
+    .await?;
+    if changed > 0 {
+        tracing::info!(endpoints = changed, "sealed endpoint credentials");
+    }
     Ok(())
 }
 
@@ -55,7 +100,7 @@ async fn write_endpoint(c: &impl GenericClient, e: &Endpoint, insert: bool) -> S
 impl EndpointStore for PostgresStore {
     async fn create_endpoint(&self, ep: Endpoint) -> StoreResult<Endpoint> {
         self.single("create_endpoint", async |c| {
-            write_endpoint(c, &ep, true).await
+            write_endpoint(c, &self.hub.sealer, &ep, true).await
         })
         .await?;
         Ok(ep)
@@ -63,7 +108,7 @@ impl EndpointStore for PostgresStore {
 
     async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> StoreResult<Option<Endpoint>> {
         self.single("get_endpoint", async |c| {
-            find_endpoint(c, app_id, id_or_uid, false).await
+            find_endpoint(c, &self.hub.sealer, app_id, id_or_uid, false).await
         })
         .await
     }
@@ -76,7 +121,7 @@ impl EndpointStore for PostgresStore {
                 &[&endpoint_id],
             )
             .await?
-            .map(|r| records::endpoint(&r))
+            .map(|r| records::endpoint(&r, &self.hub.sealer))
             .transpose()
         })
         .await
@@ -87,9 +132,11 @@ impl EndpointStore for PostgresStore {
         let found = self
             .single("list_endpoints", async |c| query_sql(c, &sql).await)
             .await?;
-        Ok(Page::from_rows(all(&found, records::endpoint)?, q, |e| {
-            e.id.clone()
-        }))
+        Ok(Page::from_rows(
+            all(&found, |r| records::endpoint(r, &self.hub.sealer))?,
+            q,
+            |e| e.id.clone(),
+        ))
     }
 
     async fn modify_endpoint(
@@ -100,11 +147,13 @@ impl EndpointStore for PostgresStore {
     ) -> StoreResult<Option<Endpoint>> {
         let ep = self
             .transaction("modify_endpoint", Mode::Write, async |t| {
-                let Some(mut ep) = find_endpoint(t, app_id, id_or_uid, true).await? else {
+                let Some(mut ep) =
+                    find_endpoint(t, &self.hub.sealer, app_id, id_or_uid, true).await?
+                else {
                     return Ok(None);
                 };
                 f(&mut ep);
-                write_endpoint(t, &ep, false).await?;
+                write_endpoint(t, &self.hub.sealer, &ep, false).await?;
                 notify(t, &self.origin, &Change::Endpoint(ep.id.clone())).await?;
                 Ok(Some(ep))
             })

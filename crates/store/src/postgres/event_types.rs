@@ -46,12 +46,12 @@ async fn find_event_type(
 async fn write_event_type(c: &impl GenericClient, et: &EventType, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO event_types (org_id, name, description, archived, deprecated, schemas, \
-         feature_flags, group_name, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         feature_flags, group_name, created_at, updated_at, retry_schedule) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     } else {
         "UPDATE event_types SET description = $3, archived = $4, deprecated = $5, schemas = $6, \
-         feature_flags = $7, group_name = $8, created_at = $9, updated_at = $10 \
-         WHERE org_id = $1 AND name = $2"
+         feature_flags = $7, group_name = $8, created_at = $9, updated_at = $10, \
+         retry_schedule = $11 WHERE org_id = $1 AND name = $2"
     };
     // Two creates of one new name at once: the second insert loses.
     execute_unique(

@@ -16,7 +16,7 @@ use super::changes::notify;
 use super::conn::{Mode, execute, execute_unique, params, query, query_opt, query_sql};
 use super::rows::all;
 use crate::listings;
-use crate::records::{self, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, message_args};
+use crate::records::{self, EP_WIDTH, MSG_COLS, MSG_WIDTH, ROUTE_COLS, message_args};
 use crate::sql::Dialect;
 use crate::sql::PENDING;
 
@@ -58,7 +58,7 @@ impl MessageStore for PostgresStore {
                     t,
                     concatcp!(
                         "SELECT ",
-                        EP_COLS,
+                        ROUTE_COLS,
                         " FROM endpoints e WHERE e.app_id = $1 AND NOT e.disabled ORDER BY e.id"
                     ),
                     &[&app_id],
@@ -66,7 +66,7 @@ impl MessageStore for PostgresStore {
                 .await?;
                 let mut targets = Vec::new();
                 for r in &endpoints {
-                    let ep: Endpoint = records::endpoint(r)?;
+                    let ep = records::route(r)?;
                     if msg.routes_to(&ep) {
                         targets.push(ep.id);
                     }
@@ -165,7 +165,7 @@ impl MessageStore for PostgresStore {
             .await?;
         let rows = all(&found, |r| {
             Ok((
-                records::endpoint_at(r, 0)?,
+                records::endpoint_at(r, 0, &self.hub.sealer)?,
                 records::delivery_at(r, EP_WIDTH)?,
             ))
         })?;

@@ -12,7 +12,10 @@ use hookd_core::time::Timestamp;
 
 use super::conn::{Mode, pg_err, transaction};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_tasks_headers_auth.sql"),
+];
 
 /// The advisory lock key that serialises migrations ("hookd" in ASCII).
 const LOCK_KEY: i64 = 0x0068_6f6f_6b64;

@@ -41,6 +41,7 @@ use conn::Mode;
 pub use conn::{DEFAULT_POOL_SIZE, PgUrl};
 
 use crate::hub::Hub;
+use crate::seal::Sealer;
 
 /// The PostgreSQL store: a connection pool over a migrated database.
 pub struct PostgresStore {
@@ -54,13 +55,13 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    fn new(pool: Pool, config: tokio_postgres::Config) -> PostgresStore {
+    fn new(pool: Pool, config: tokio_postgres::Config, hub: Arc<Hub>) -> PostgresStore {
         let mut b = [0u8; 8];
         hookd_core::random::fill(&mut b);
         PostgresStore {
             pool,
             config,
-            hub: Arc::default(),
+            hub,
             origin: b.iter().map(|x| format!("{x:02x}")).collect(),
             listening: Once::new(),
         }
@@ -69,11 +70,13 @@ impl PostgresStore {
     /// Connects, applies pending migrations and returns the store. Fails with
     /// `Unavailable` when the server cannot be reached within the connect
     /// timeout.
-    pub async fn connect(url: &PgUrl) -> StoreResult<PostgresStore> {
+    pub async fn connect(url: &PgUrl, sealer: Sealer) -> StoreResult<PostgresStore> {
         let config = url.config()?;
         let pool = conn::pool(config.clone(), url.pool_size)?;
+        let hub = Arc::new(Hub::new(sealer));
         migrations::apply(&pool).await?;
-        Ok(PostgresStore::new(pool, config))
+        endpoints::reseal_credentials(&pool, &hub).await?;
+        Ok(PostgresStore::new(pool, config, hub))
     }
 
     /// [`PostgresStore::connect`] for synchronous callers (`hookd_store::open`,
@@ -84,9 +87,11 @@ impl PostgresStore {
     /// would panic (or, on a single-threaded runtime, deadlock). The pool is
     /// built afterwards: its connections are made lazily on the caller's
     /// runtime, where the store is used.
-    pub fn open(url: &PgUrl) -> StoreResult<PostgresStore> {
+    pub fn open(url: &PgUrl, sealer: Sealer) -> StoreResult<PostgresStore> {
         let config = url.config()?;
         let migrate_config = config.clone();
+        let hub = Arc::new(Hub::new(sealer));
+        let start_hub = hub.clone();
         std::thread::Builder::new()
             .name("hookd-pg-migrate".into())
             .spawn(move || {
@@ -96,14 +101,15 @@ impl PostgresStore {
                     .map_err(|e| StoreError::backend_from("cannot start a runtime", e))?;
                 rt.block_on(async {
                     let pool = conn::pool(migrate_config, 1)?;
-                    migrations::apply(&pool).await
+                    migrations::apply(&pool).await?;
+                    endpoints::reseal_credentials(&pool, &start_hub).await
                 })
             })
             .map_err(|e| StoreError::backend_from("cannot start the migration thread", e))?
             .join()
             .map_err(|_| StoreError::backend("the migration thread panicked"))??;
         let pool = conn::pool(config.clone(), url.pool_size)?;
-        Ok(PostgresStore::new(pool, config))
+        Ok(PostgresStore::new(pool, config, hub))
     }
 
     /// The connection pool (for features built on this store, such as claims).

@@ -48,11 +48,13 @@ fn record_one(conn: &Connection, r: &AttemptResult) -> StoreResult<AttemptEffect
             ..Default::default()
         });
     };
+    let (sent, received) = records::attempt_headers(a);
     execute(
         conn,
         "INSERT INTO attempts (id, msg_id, endpoint_id, app_id, url, status, \
-         response_status, response, duration_ms, trigger_type, error_class, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         response_status, response, duration_ms, trigger_type, error_class, created_at, \
+         sent_headers, response_headers) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             a.id,
             a.msg_id,
@@ -65,7 +67,9 @@ fn record_one(conn: &Connection, r: &AttemptResult) -> StoreResult<AttemptEffect
             a.response_duration_ms,
             a.trigger_type as i64,
             a.error_class,
-            now.0
+            now.0,
+            sent,
+            received
         ],
     )?;
     let mut effects = AttemptEffects {

@@ -97,9 +97,15 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file, applies migrations and
-    /// starts the writer thread. Must be called inside a Tokio runtime.
-    pub fn open(path: &Path, readers: usize) -> Result<Db, StoreError> {
+    /// Opens (creating if needed) the database file, applies migrations,
+    /// runs `prepare` on the writer connection (start-up work before any
+    /// request) and starts the writer thread. Must be called inside a Tokio runtime.
+    pub(crate) fn open(
+        path: &Path,
+        readers: usize,
+        hub: Hub,
+        prepare: impl FnOnce(&Connection, &Hub) -> Result<(), StoreError>,
+    ) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -115,6 +121,7 @@ impl Db {
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         super::migrations::apply(&writer_conn)?;
+        prepare(&writer_conn, &hub)?;
 
         let mut conns = Vec::with_capacity(readers);
         for _ in 0..readers.max(1) {
@@ -128,7 +135,7 @@ impl Db {
             .spawn(move || writer_loop(writer_conn, rx))
             .map_err(|e| StoreError::backend_from("cannot start the writer thread", e))?;
         Ok(Db {
-            hub: Arc::default(),
+            hub: Arc::new(hub),
             writer: tx,
             readers: Arc::new(ReaderPool {
                 conns: Mutex::new(conns),

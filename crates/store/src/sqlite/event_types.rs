@@ -25,12 +25,13 @@ fn find_event_type(conn: &Connection, org_id: &str, name: &str) -> StoreResult<O
 /// Inserts the event type, or overwrites the stored one of that name.
 fn write_event_type(conn: &Connection, et: &EventType) -> StoreResult<()> {
     let sql = "INSERT INTO event_types (org_id, name, description, archived, deprecated, \
-         schemas, feature_flags, group_name, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         schemas, feature_flags, group_name, created_at, updated_at, retry_schedule) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (org_id, name) DO UPDATE SET description = excluded.description, \
          archived = excluded.archived, deprecated = excluded.deprecated, schemas = excluded.schemas, \
          feature_flags = excluded.feature_flags, group_name = excluded.group_name, \
-         created_at = excluded.created_at, updated_at = excluded.updated_at";
+         created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         retry_schedule = excluded.retry_schedule";
     execute_unique(conn, sql, event_type_args(et), Conflict::EventTypeName)?;
     Ok(())
 }

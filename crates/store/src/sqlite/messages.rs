@@ -14,7 +14,7 @@ use super::SqliteStore;
 use super::db::db_err;
 use super::rows::{execute_unique, query_one, query_rows, query_sql};
 use crate::listings;
-use crate::records::{self, EP_COLS, EP_WIDTH, MSG_COLS, MSG_WIDTH, message_args};
+use crate::records::{self, EP_WIDTH, MSG_COLS, MSG_WIDTH, ROUTE_COLS, message_args};
 use crate::sql::Dialect;
 use crate::sql::PENDING;
 
@@ -41,17 +41,17 @@ impl MessageStore for SqliteStore {
         let app_id = app_id.to_string();
         self.db
             .write("create_message", move |conn| {
-                let endpoints: Vec<Endpoint> = query_rows(
+                let routes = query_rows(
                     conn,
                     const_format::concatcp!(
                         "SELECT ",
-                        EP_COLS,
+                        ROUTE_COLS,
                         " FROM endpoints e WHERE e.app_id = ?1 AND e.disabled = 0 ORDER BY e.id"
                     ),
                     params![app_id],
-                    records::endpoint,
+                    records::route,
                 )?;
-                let targets: Vec<String> = endpoints
+                let targets: Vec<String> = routes
                     .into_iter()
                     .filter(|e| msg.routes_to(e))
                     .map(|e| e.id)
@@ -129,12 +129,13 @@ impl MessageStore for SqliteStore {
         q: &ListQuery,
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
         let sql = listings::destinations(Dialect::Sqlite, app_id, msg_id, q);
+        let hub = self.db.hub.clone();
         let rows = self
             .db
             .read("list_destinations", move |conn| {
                 query_sql(conn, sql, |r| {
                     Ok((
-                        records::endpoint_at(r, 0)?,
+                        records::endpoint_at(r, 0, &hub.sealer)?,
                         records::delivery_at(r, EP_WIDTH)?,
                     ))
                 })

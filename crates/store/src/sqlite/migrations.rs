@@ -5,7 +5,10 @@ use rusqlite::Connection;
 use super::db::db_err;
 use hookd_core::store::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_tasks_headers_auth.sql"),
+];
 
 /// Applies every migration newer than the file's `user_version`, each in its own transaction.
 pub fn apply(conn: &Connection) -> Result<(), StoreError> {

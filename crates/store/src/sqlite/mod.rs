@@ -30,16 +30,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hookd_core::store::{Observer, Store, StoreResult, Watcher};
 
-pub use db::Db;
+use db::Db;
+
+use crate::hub::Hub;
+use crate::seal::Sealer;
 
 pub struct SqliteStore {
     db: Db,
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+    pub fn open(path: &Path, sealer: Sealer) -> StoreResult<SqliteStore> {
         Ok(SqliteStore {
-            db: Db::open(path, 4)?,
+            db: Db::open(path, 4, Hub::new(sealer), endpoints::reseal_credentials)?,
         })
     }
 }

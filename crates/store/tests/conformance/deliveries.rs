@@ -189,24 +189,24 @@ conformance! {
         .unwrap();
         assert_eq!(
             s.endpoint_stats(&a.id, &ep, None, None).await.unwrap(),
-            EndpointStats { success: 2, pending: 3, fail: 1 }
+            EndpointStats { success: 2, pending: 3, fail: 1, canceled: 0 }
         );
         assert_eq!(
             s.endpoint_stats(&a.id, &other, None, None).await.unwrap(),
-            EndpointStats { success: 0, pending: 6, fail: 0 }
+            EndpointStats { success: 0, pending: 6, fail: 0, canceled: 0 }
         );
         // Windows on the delivery's creation time: since inclusive, until exclusive.
         assert_eq!(
             s.endpoint_stats(&a.id, &ep, Some(ms[2].timestamp), Some(ms[5].timestamp)).await.unwrap(),
-            EndpointStats { success: 0, pending: 2, fail: 1 }
+            EndpointStats { success: 0, pending: 2, fail: 1, canceled: 0 }
         );
         assert_eq!(
             s.endpoint_stats(&a.id, &ep, Some(ms[5].timestamp), None).await.unwrap(),
-            EndpointStats { success: 0, pending: 1, fail: 0 }
+            EndpointStats { success: 0, pending: 1, fail: 0, canceled: 0 }
         );
         assert_eq!(
             s.endpoint_stats(&a.id, &ep, None, Some(ms[1].timestamp)).await.unwrap(),
-            EndpointStats { success: 1, pending: 0, fail: 0 }
+            EndpointStats { success: 1, pending: 0, fail: 0, canceled: 0 }
         );
         let b = s.create_app(app(&org.id, None)).await.unwrap();
         assert_eq!(s.endpoint_stats(&b.id, &ep, None, None).await.unwrap(), EndpointStats::default());

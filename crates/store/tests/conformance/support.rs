@@ -50,6 +50,35 @@ impl Ctx {
         hookd_store::open(&self.url).expect("cannot reopen the store")
     }
 
+    /// [`Ctx::reopen`] with options; the opening's error, if any.
+    pub fn reopen_with(&self, options: hookd_store::Options) -> Result<Arc<dyn Store>, String> {
+        hookd_store::open_with(&self.url, options).map_err(|e| e.chain())
+    }
+
+    /// The single text value `sql` selects, bypassing the store.
+    pub async fn text(&self, sql: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite:").to_string();
+                let sql = sql.to_string();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).unwrap();
+                    conn.query_row(&sql, [], |r| r.get::<_, String>(0)).unwrap()
+                })
+                .await
+                .unwrap()
+            }
+            Backend::Postgres => {
+                let client = pg_connect(&strip_hookd_params(&self.url)).await;
+                client
+                    .query_one(sql, &[])
+                    .await
+                    .unwrap()
+                    .get::<_, String>(0)
+            }
+        }
+    }
+
     /// The single integer `sql` selects, bypassing the store.
     pub async fn count(&self, sql: &str) -> i64 {
         match self.backend {
@@ -354,6 +383,7 @@ pub fn event_type(org_id: &str, name: &str) -> EventType {
         schemas: None,
         feature_flags: None,
         group_name: None,
+        retry_schedule: None,
         created_at: now,
         updated_at: now,
     }
@@ -403,6 +433,8 @@ pub fn attempt(
             status,
             trigger_type: TriggerType::Scheduled,
             error_class: (status_code == 0).then(|| "connect".to_string()),
+            sent_headers: None,
+            response_headers: None,
             timestamp: at,
             msg: None,
         },
