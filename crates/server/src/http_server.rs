@@ -38,7 +38,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tower::{Service, ServiceExt as _};
 
@@ -218,6 +218,8 @@ impl Conn {
                     draining = true;
                     conn.as_mut().graceful_shutdown();
                 }
+                // A new phase: its deadline is taken at the top of the loop.
+                () = phase.changed.notified(), if hard_stop.is_none() => {}
                 () = tokio::time::sleep_until(wake) => {
                     if hard_stop.is_some() {
                         break;
@@ -248,8 +250,13 @@ enum Expired {
 }
 
 /// The phase of one connection, updated by its socket (bytes read) and its
-/// requests (started, response sent).
-struct Phases(Mutex<Phase>);
+/// requests (started, response sent). `changed` wakes the connection task
+/// when a deadline may have come closer: the last response sent (idle
+/// timer), the first byte of a new request head (header timer).
+struct Phases {
+    state: Mutex<Phase>,
+    changed: Notify,
+}
 
 struct Phase {
     /// Requests whose response has not been sent yet.
@@ -270,18 +277,21 @@ const H2_PREFACE_START: &[u8] = b"PRI ";
 impl Phases {
     fn new(now: Instant) -> Phases {
         // A new connection must send its first request head in time.
-        Phases(Mutex::new(Phase {
-            serving: 0,
-            since: now,
-            reading_head: true,
-            seen_first: false,
-            h2: false,
-        }))
+        Phases {
+            state: Mutex::new(Phase {
+                serving: 0,
+                since: now,
+                reading_head: true,
+                seen_first: false,
+                h2: false,
+            }),
+            changed: Notify::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Phase> {
         // The state stays consistent under any panic (plain field writes).
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn read(&self, bytes: &[u8]) {
@@ -296,6 +306,8 @@ impl Phases {
         if p.serving == 0 && !p.reading_head && !p.h2 {
             p.reading_head = true;
             p.since = Instant::now();
+            drop(p);
+            self.changed.notify_one();
         }
     }
 
@@ -311,6 +323,8 @@ impl Phases {
         if p.serving == 0 {
             p.reading_head = false;
             p.since = Instant::now();
+            drop(p);
+            self.changed.notify_one();
         }
     }
 
@@ -324,8 +338,8 @@ impl Phases {
         }
     }
 
-    /// When to look again: the current phase's deadline, or, while serving,
-    /// a while later (a request's end does not wake the connection task).
+    /// When to look again: the current phase's deadline, or, while serving
+    /// (no deadline), a while later; a phase change wakes the task sooner.
     fn next_check(&self, limits: &Limits) -> Instant {
         match Phases::deadline(&self.lock(), limits) {
             Some((at, _)) => at,
