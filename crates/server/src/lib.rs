@@ -164,7 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let limits = http_server::Limits::from_config(&config);
     if !config.proxy.is_empty() {
         tracing::warn!(
-            proxy = %config.proxy,
+            proxy = %hookd_store::redact_url(&config.proxy),
             "deliveries go through a proxy: the SSRF policy sees only the proxy's address \
              (proxy_bypasses_ssrf = true); the proxy must refuse internal destinations"
         );
