@@ -283,3 +283,30 @@ async fn the_api_answers_while_slow_clients_hold_connections() {
     );
     drop(slow);
 }
+
+#[tokio::test]
+async fn a_request_retried_after_a_408_runs_under_the_same_idempotency_key() {
+    let app = spawn_app_with(&[("http_body_timeout_secs", "1")]).await;
+    let body = r#"{"name": "Retried", "uid": "retried"}"#;
+    let head = format!(
+        "POST /api/v1/app HTTP/1.1\r\nHost: hookd\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Idempotency-Key: retry-1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stalled = connect(&app).await;
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&body.as_bytes()[..10]).await.unwrap();
+    let resp = read_response(&mut stalled, Duration::from_secs(10))
+        .await
+        .expect("no answer to a stalled body within 10 s");
+    assert_eq!(resp.status, 408, "{}", resp.body);
+
+    let retried = send(
+        app.request(reqwest::Method::POST, "/api/v1/app")
+            .header("idempotency-key", "retry-1")
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
+    assert_eq!(retried.expect(201)["uid"], "retried");
+}
