@@ -29,6 +29,14 @@ pub struct Config {
     pub log: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// Time a client has to send a request's headers, in seconds.
+    pub http_header_timeout_secs: u64,
+    /// Time an idle keep-alive connection is kept, in seconds.
+    pub http_idle_timeout_secs: u64,
+    /// Time a request body has to arrive in full, in seconds.
+    pub http_body_timeout_secs: u64,
+    /// Most HTTP connections open at once, per listener.
+    pub http_max_connections: u64,
     /// Delays between delivery attempts, e.g. `5s,5m,30m`.
     pub retry_schedule: String,
     /// Timeout of one delivery attempt, in seconds.
@@ -43,6 +51,8 @@ pub struct Config {
     pub https_only: bool,
     /// Outbound proxy URL, or empty.
     pub proxy: String,
+    /// Accept that a proxy hides delivery targets from the SSRF policy.
+    pub proxy_bypasses_ssrf: bool,
     /// `webhook` or `svix` header names.
     pub signature_headers: String,
     /// Bytes of each response body kept.
@@ -161,6 +171,26 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| format!("invalid setting log: {e}"))?;
+        for (name, value, max) in [
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                3600,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs,
+                86_400,
+            ),
+            ("http_body_timeout_secs", self.http_body_timeout_secs, 3600),
+            ("http_max_connections", self.http_max_connections, 1_000_000),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(format!(
+                    "invalid setting {name}: must be between 1 and {max}"
+                ));
+            }
+        }
         self.schedule()?;
         self.subnets()?;
         if self.request_timeout_secs == 0 || self.request_timeout_secs > 300 {
@@ -181,6 +211,17 @@ impl Config {
         if !self.proxy.is_empty() {
             hookd_core::validate::parse_http_url(&self.proxy)
                 .map_err(|e| format!("invalid setting proxy: {e}"))?;
+            // The delivery client checks the address it connects to, which
+            // is the proxy's: every endpoint, internal or not, would pass.
+            if !self.proxy_bypasses_ssrf {
+                return Err(
+                    "invalid setting proxy: with a proxy, the SSRF policy only sees the proxy's \
+                     address, so deliveries could reach internal addresses through it; make the \
+                     proxy refuse private and loopback destinations, then set \
+                     proxy_bypasses_ssrf = true to accept this, or leave proxy empty"
+                        .into(),
+                );
+            }
         }
         if !matches!(self.role.as_str(), "all" | "api" | "worker") {
             return Err(format!(

@@ -77,7 +77,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub type Service = MapRequest<Router, fn(Request) -> Request>;
 
 /// The complete HTTP service.
-pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
+pub fn app(state: AppState) -> Service {
     let doc = openapi();
     let (authed, _) = api_routes().split_for_parts();
     let authed = authed
@@ -111,17 +111,15 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
         .with_state(state);
-    let service = MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router);
-    axum::ServiceExt::<Request>::into_make_service(service)
+    MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router)
 }
 
 /// The service of a separate `metrics_listen` address: `/metrics` only.
-pub fn metrics_app(state: AppState) -> axum::routing::IntoMakeService<Router> {
+pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(render_metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
         .with_state(state)
-        .into_make_service()
 }
 
 async fn render_metrics(

@@ -16,6 +16,7 @@
 mod attempts;
 mod call;
 mod client;
+mod health;
 mod input;
 mod listen;
 mod messages;
@@ -111,6 +112,9 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Check a captured webhook's signature and timestamp.
     Verify(verify::VerifyArgs),
+    /// Ask a running server's /api/v1/health; exit 0 when it is healthy
+    /// (for container and service health checks).
+    Health(health::HealthArgs),
 }
 
 #[derive(Args)]
@@ -160,7 +164,37 @@ pub fn main() -> ExitCode {
         | Command::Openapi
         | Command::CheckConfig(_)
         | Command::Migrate => server_side(cli),
+        Command::Health(_) => health_check(cli),
         command => client_side(command),
+    }
+}
+
+/// `health`: a client of the server's own listener, found through the
+/// server's configuration unless `--url` is given.
+fn health_check(cli: Cli) -> ExitCode {
+    let Command::Health(args) = &cli.command else {
+        return ExitCode::FAILURE;
+    };
+    let base = match health::base_url(args, || {
+        let mut flags = Overrides::default();
+        if let Some(url) = &cli.global.database_url {
+            flags.0.push(("database_url", url.clone()));
+        }
+        Config::load(cli.global.config.as_deref(), &flags)
+    }) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(health::run(base, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 
@@ -171,6 +205,7 @@ fn check_config(config: &Config) -> ExitCode {
         shown.admin_token = "********".into();
     }
     shown.database_url = hookd_store::redact_url(&shown.database_url);
+    shown.proxy = hookd_store::redact_url(&shown.proxy);
     match toml::to_string(&shown) {
         Ok(text) => {
             println!("{text}");
@@ -254,7 +289,8 @@ fn client_side(command: Command) -> ExitCode {
             | Command::Token { .. }
             | Command::Openapi
             | Command::CheckConfig(_)
-            | Command::Migrate => Ok(()),
+            | Command::Migrate
+            | Command::Health(_) => Ok(()),
         }
     });
     exit(result)

@@ -3,7 +3,7 @@
 //! messages), opening its portal; and the portal's entry, which exchanges
 //! the link's token for a session cookie.
 
-use axum::body::Bytes;
+use crate::api::extract::RawBody;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -43,7 +43,11 @@ pub async fn login_page(State(state): State<AppState>) -> Response {
     layout::page(&state, "Sign in", Nav::None, login_form(None))
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
     let form = Form::parse(&body);
     let key = form.get("key").unwrap_or("");
     let principal = match session::principal_of(&state, key).await {
@@ -99,7 +103,11 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     ([(header::SET_COOKIE, c)], Redirect::to("/ui")).into_response()
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
     let form = Form::parse(&body);
     if let Some(token) = cookie(&headers, DASHBOARD_COOKIE)
         && form
@@ -290,7 +298,7 @@ pub async fn live_overview(v: View) -> Response {
     }
 }
 
-pub async fn open_portal(v: View, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn open_portal(v: View, headers: HeaderMap, RawBody(body): RawBody) -> Response {
     let form = Form::parse(&body);
     if let Err(e) = v.check_csrf(&form) {
         return layout::error_page(&e);
@@ -334,7 +342,7 @@ pub async fn portal_home(State(state): State<AppState>, headers: HeaderMap) -> R
 pub async fn portal_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     let form = Form::parse(&body);
     let key = form.get("key").unwrap_or("");

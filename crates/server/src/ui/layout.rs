@@ -186,6 +186,7 @@ pub fn describe(e: &ApiError) -> (StatusCode, String) {
         ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
         ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
         ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+        ApiError::RequestTimeout(m) => (StatusCode::REQUEST_TIMEOUT, m.clone()),
         ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".into()),
         ApiError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

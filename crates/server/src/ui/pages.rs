@@ -4,6 +4,7 @@
 //! through the API's own handlers, as the viewer, so scoping, validation
 //! and delivery behave exactly as over the API.
 
+use crate::api::extract::RawBody;
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -238,7 +239,7 @@ pub async fn new_endpoint(v: View) -> Response {
     layout::page(&v.state, "Add endpoint", Nav::App(&v), body)
 }
 
-pub async fn create_endpoint(v: View, body: Bytes) -> Response {
+pub async fn create_endpoint(v: View, RawBody(body): RawBody) -> Response {
     let form = Form::parse(&body);
     let made = async {
         v.check_csrf(&form)?;
@@ -432,7 +433,7 @@ async fn endpoint_page(
     layout::page(&v.state, &ep.url, Nav::App(&v), body)
 }
 
-pub async fn update_endpoint(v: View, Path(p): Path<Params>, body: Bytes) -> Response {
+pub async fn update_endpoint(v: View, Path(p): Path<Params>, RawBody(body): RawBody) -> Response {
     let ep_id = param(&p, "ep");
     let form = Form::parse(&body);
     let changed = async {
@@ -457,7 +458,7 @@ pub async fn update_endpoint(v: View, Path(p): Path<Params>, body: Bytes) -> Res
     }
 }
 
-pub async fn endpoint_action(v: View, Path(p): Path<Params>, body: Bytes) -> Response {
+pub async fn endpoint_action(v: View, Path(p): Path<Params>, RawBody(body): RawBody) -> Response {
     let (ep_id, name) = (param(&p, "ep"), param(&p, "action"));
     let form = Form::parse(&body);
     if let Err(e) = v.check_csrf(&form) {
@@ -489,7 +490,8 @@ pub async fn endpoint_action(v: View, Path(p): Path<Params>, body: Bytes) -> Res
             "rotate" => {
                 v.require(Capability::ManageEndpointSecret)?;
                 let _ =
-                    endpoint::rotate_endpoint_secret(state, principal, path, Bytes::new()).await?;
+                    endpoint::rotate_endpoint_secret(state, principal, path, RawBody(Bytes::new()))
+                        .await?;
                 Ok("Secret rotated; the previous one keeps signing for the grace period.".into())
             }
             "example" => {
@@ -807,7 +809,7 @@ pub async fn live_message(v: View, Path(p): Path<Params>) -> Response {
     }
 }
 
-pub async fn resend(v: View, Path(p): Path<Params>, body: Bytes) -> Response {
+pub async fn resend(v: View, Path(p): Path<Params>, RawBody(body): RawBody) -> Response {
     let (msg, ep) = (param(&p, "msg"), param(&p, "ep"));
     let form = Form::parse(&body);
     let sent = async {

@@ -6,6 +6,7 @@
 mod applications;
 mod auth;
 mod config_cli;
+mod connections;
 mod endpoints;
 mod errors;
 mod event_types;
