@@ -60,7 +60,7 @@ pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
-pub use messages::{MessageStore, NewMessage, first_delivery};
+pub use messages::{MessageStore, NewMessage, first_delivery, first_due};
 pub use retention::{EXPUNGED_PAYLOAD, RetentionStore};
 
 /// A change to apply to a stored record, atomically with reading it.
