@@ -135,6 +135,15 @@ impl PgUrl {
         if config.get_application_name().is_none() {
             config.application_name("hookd");
         }
+        if config.get_hosts().is_empty() {
+            // The driver names the TLS server after `host` alone and refuses
+            // a handshake without one, so a URL with only `hostaddr` would
+            // fail against any server offering TLS; the address is the only
+            // name such a server can be checked against (an IP SAN).
+            for addr in config.get_hostaddrs().to_vec() {
+                config.host(addr.to_string());
+            }
+        }
         config.ssl_mode(tls::driver_mode(self.tls.mode(), &config));
         // hookd's settings first, so the same setting in the URL's own
         // `options` (applied later by the server) overrides them.
@@ -454,6 +463,22 @@ mod tests {
         assert!(e.contains("sslcert"), "{e}");
         let e = PgUrl::parse("postgres://h/db?sslrootcert=%FF").unwrap_err();
         assert!(e.contains("sslrootcert"), "{e}");
+    }
+
+    #[test]
+    fn a_hostaddr_alone_names_the_tls_server() {
+        use tokio_postgres::config::Host;
+        let c = PgUrl::parse("postgres://u@/db?hostaddr=10.0.0.7&sslmode=require")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.get_hosts(), [Host::Tcp("10.0.0.7".into())]);
+        assert_eq!(c.get_hostaddrs().len(), 1);
+        let c = PgUrl::parse("postgres://u@db.internal/db?hostaddr=10.0.0.7")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.get_hosts(), [Host::Tcp("db.internal".into())]);
     }
 
     #[test]
