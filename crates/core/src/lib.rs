@@ -6,6 +6,7 @@
 //! | [`ids`] | prefixed, time-sortable ids (`app_…`, `msg_…`) |
 //! | [`validate`] | request checks that name the field (Svix `loc`) |
 //! | [`model`] | records as stored: applications, endpoints, messages, attempts |
+//! | [`filter`] | endpoints' payload filters: parse, cache, match |
 //! | [`store`] | the store traits by aggregate, and the rules both backends share |
 //! | [`retry`] | the retry schedule and the decision after an attempt |
 //! | [`secret`], [`auth`] | signing secrets, API key hashing |
@@ -18,6 +19,7 @@
 //! delivery's state and the endpoint's.
 
 pub mod auth;
+pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod random;

@@ -161,6 +161,8 @@ pub struct Endpoint {
     pub disabled: bool,
     pub filter_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
+    /// A payload filter ([`crate::filter`]), already validated.
+    pub filter: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -181,6 +183,7 @@ impl Endpoint {
             id: self.id.clone(),
             filter_types: self.filter_types.clone(),
             channels: self.channels.clone(),
+            filter: self.filter.as_deref().map(crate::filter::Filter::cached),
         }
     }
 }
@@ -191,6 +194,7 @@ pub struct Route {
     pub id: String,
     pub filter_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
+    pub filter: Option<std::sync::Arc<crate::filter::Filter>>,
 }
 
 impl Route {
@@ -206,6 +210,22 @@ impl Route {
             None => true,
             Some(mine) => channels.is_some_and(|theirs| theirs.iter().any(|c| mine.contains(c))),
         }
+    }
+
+    /// The payload filter, if any, matches the payload. `parsed` holds the
+    /// payload parsed by the first endpoint that needed it, so a fan-out
+    /// parses it once (and not at all without filters); a payload that is
+    /// not valid JSON (it always is: the API checks) matches no filter.
+    pub fn matches_payload(
+        &self,
+        payload: &serde_json::value::RawValue,
+        parsed: &std::cell::OnceCell<Option<serde_json::Value>>,
+    ) -> bool {
+        let Some(f) = &self.filter else { return true };
+        parsed
+            .get_or_init(|| serde_json::from_str(payload.get()).ok())
+            .as_ref()
+            .is_some_and(|v| f.matches(v))
     }
 }
 
@@ -323,6 +343,7 @@ mod tests {
             disabled: false,
             filter_types: filter.map(v),
             channels: channels.map(v),
+            filter: None,
             metadata: BTreeMap::new(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

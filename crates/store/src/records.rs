@@ -79,9 +79,9 @@ pub(crate) fn app(r: &dyn Row) -> StoreResult<Application> {
 
 pub(crate) const EP_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, \
     e.rate_limit, e.disabled, e.filter_types, e.channels, e.metadata, e.secret, e.old_secrets, \
-    e.headers, e.created_at, e.updated_at";
+    e.headers, e.created_at, e.updated_at, e.filter";
 /// How many columns [`EP_COLS`] has.
-pub(crate) const EP_WIDTH: usize = 16;
+pub(crate) const EP_WIDTH: usize = 17;
 
 /// The endpoint's columns in [`EP_COLS`] order, its credentials sealed.
 pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Arg>> {
@@ -103,6 +103,7 @@ pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Ar
         seal(&json(&e.headers), "headers")?,
         e.created_at.0.into(),
         e.updated_at.0.into(),
+        opt(e.filter.clone(), Arg::Text),
     ])
 }
 
@@ -133,17 +134,22 @@ pub(crate) fn endpoint_at(r: &dyn Row, o: usize, sealer: &Sealer) -> StoreResult
         metadata: from_json(r.opt_text(o + 10)?),
         created_at: r.time(o + 14)?,
         updated_at: r.time(o + 15)?,
+        filter: r.opt_text(o + 16)?,
     })
 }
 
 /// What routing reads of an endpoint: [`route`]'s columns.
-pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels";
+pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels, e.filter";
 
 pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
     Ok(Route {
         id: r.text(0)?,
         filter_types: from_json_opt(r.opt_text(1)?),
         channels: from_json_opt(r.opt_text(2)?),
+        filter: r
+            .opt_text(3)?
+            .as_deref()
+            .map(hookd_core::filter::Filter::cached),
     })
 }
 

@@ -29,11 +29,20 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// Whether this message goes to the enabled endpoint `ep`: the one
-    /// endpoint it names, else every one whose filters accept it.
-    pub fn routes_to(&self, ep: &Route) -> bool {
+    /// endpoint it names, else every one whose filters (event types,
+    /// channels, payload) accept it. `parsed` caches the parsed payload
+    /// across the endpoints of one message (see [`Route::matches_payload`]).
+    pub fn routes_to(
+        &self,
+        ep: &Route,
+        parsed: &std::cell::OnceCell<Option<serde_json::Value>>,
+    ) -> bool {
         match &self.only_endpoint {
             Some(id) => ep.id == *id,
-            None => ep.accepts(&self.event_type, self.channels.as_deref()),
+            None => {
+                ep.accepts(&self.event_type, self.channels.as_deref())
+                    && ep.matches_payload(&self.payload, parsed)
+            }
         }
     }
 
@@ -127,6 +136,7 @@ mod tests {
             disabled: false,
             filter_types: filter.map(|f| f.iter().map(|s| s.to_string()).collect()),
             channels: None,
+            filter: None,
             metadata: BTreeMap::new(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
@@ -153,13 +163,13 @@ mod tests {
     #[test]
     fn routing_follows_filters_unless_one_endpoint_is_named() {
         let (all, b_only) = (ep("ep_1", None).route(), ep("ep_2", Some(&["b"])).route());
-        assert!(msg(None).routes_to(&all));
-        assert!(!msg(None).routes_to(&b_only));
+        assert!(msg(None).routes_to(&all, &Default::default()));
+        assert!(!msg(None).routes_to(&b_only, &Default::default()));
         assert!(
-            msg(Some("ep_2")).routes_to(&b_only),
+            msg(Some("ep_2")).routes_to(&b_only, &Default::default()),
             "named: filters ignored"
         );
-        assert!(!msg(Some("ep_2")).routes_to(&all));
+        assert!(!msg(Some("ep_2")).routes_to(&all, &Default::default()));
     }
 
     #[test]

@@ -21,7 +21,8 @@ use super::extract::{JsonBody, Path, Query, RawQuery};
 use super::state::{AppState, Principal};
 use super::types::{
     EndpointHeadersIn, EndpointHeadersOut, EndpointHeadersPatchIn, EndpointIn, EndpointOut,
-    EndpointPatch, EndpointSecretOut, EndpointSecretRotateIn, ListResponse,
+    EndpointPatch, EndpointSecretOut, EndpointSecretRotateIn, FilterTestIn, FilterTestOut,
+    FilterTestResult, ListResponse,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             patch_endpoint,
             delete_endpoint
         ))
+        .routes(routes!(test_filter))
         .routes(routes!(get_endpoint_secret))
         .routes(routes!(rotate_endpoint_secret))
         .routes(routes!(
@@ -76,6 +78,7 @@ struct EndpointFields {
     disabled: bool,
     channels: Option<Vec<String>>,
     filter_types: Option<Vec<String>>,
+    filter: Option<String>,
     secret: Option<String>,
     metadata: BTreeMap<String, String>,
     headers: Option<BTreeMap<String, String>>,
@@ -112,6 +115,15 @@ fn check_headers(c: &mut Checker, loc: &Loc, headers: &BTreeMap<String, String>)
     }
 }
 
+/// A payload filter must parse; the error names its position.
+pub fn check_filter(c: &mut Checker, loc: &Loc, filter: Option<String>) -> Option<String> {
+    let f = filter.filter(|f| !f.trim().is_empty())?;
+    if let Err(e) = hookd_core::filter::Filter::parse(&f) {
+        c.error(loc, "value_error.filter", format!("invalid filter {e}"));
+    }
+    Some(f)
+}
+
 fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
     let mut c = Checker::new();
     let b = Loc::body();
@@ -127,6 +139,7 @@ fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
         (None, t) => ("eventTypes", t),
     };
     let filter_types = c.filter_types(&b.field(types_field), types);
+    let filter = check_filter(&mut c, &b.field("filter"), e.filter);
     if let Some(s) = &e.secret {
         c.secret(&b.field("secret"), s);
     }
@@ -151,6 +164,7 @@ fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
         disabled: e.disabled.unwrap_or(false),
         channels,
         filter_types,
+        filter,
         secret: e.secret,
         metadata,
         headers: e.headers,
@@ -177,6 +191,7 @@ fn new_endpoint(app: &Application, f: EndpointFields) -> Endpoint {
         disabled: f.disabled,
         filter_types: f.filter_types,
         channels: f.channels,
+        filter: f.filter,
         metadata: f.metadata,
         created_at: now,
         updated_at: now,
@@ -313,6 +328,7 @@ pub async fn update_endpoint(
             e.disabled = f.disabled;
             e.channels = f.channels;
             e.filter_types = f.filter_types;
+            e.filter = f.filter;
             e.metadata = f.metadata;
             e.rate_limit = f.rate_limit;
             e.version = f.version;
@@ -358,6 +374,9 @@ pub async fn patch_endpoint(
         (None, None) => None,
     };
     let filter_types = types.map(|(field, t)| c.filter_types(&b.field(field), t));
+    let filter = body
+        .filter
+        .map(|f| check_filter(&mut c, &b.field("filter"), f));
     if let Some(s) = &body.secret {
         c.secret(&b.field("secret"), s);
     }
@@ -403,6 +422,9 @@ pub async fn patch_endpoint(
             }
             if let Some(t) = filter_types {
                 e.filter_types = t;
+            }
+            if let Some(f) = filter {
+                e.filter = f;
             }
             if let Some(s) = body
                 .secret
@@ -669,4 +691,68 @@ pub async fn patch_endpoint_headers(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// hookd extension: try a payload filter against the application's recent
+/// messages (a dry run: nothing is stored or sent).
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/filter/test", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid")),
+    request_body = FilterTestIn,
+    responses((status = 200, body = FilterTestOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn test_filter(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<FilterTestIn>,
+) -> ApiResult<Json<FilterTestOut>> {
+    let mut c = Checker::new();
+    let b = Loc::body();
+    let parsed = hookd_core::filter::Filter::parse(&body.filter);
+    if let Err(e) = &parsed {
+        c.error(
+            &b.field("filter"),
+            "value_error.filter",
+            format!("invalid filter {e}"),
+        );
+    }
+    let limit = body.limit.unwrap_or(50);
+    if !(1..=250).contains(&limit) {
+        c.error(
+            &b.field("limit"),
+            "value_error.number",
+            "limit must be between 1 and 250",
+        );
+    }
+    let event_types = c.filter_types(&b.field("eventTypes"), body.event_types);
+    c.finish(())?;
+    let Ok(filter) = parsed else {
+        return Err(ApiError::BadRequest("invalid filter".into()));
+    };
+    let app = state.app(&p, &app_id).await?;
+    let q = hookd_core::store::ListQuery {
+        limit: limit as usize,
+        cursor: None,
+        order: hookd_core::store::Order::Descending,
+    };
+    let f = hookd_core::store::MessageFilter {
+        event_types,
+        ..Default::default()
+    };
+    let page = state.store.list_messages(&app.id, &q, &f).await?;
+    let data: Vec<FilterTestResult> = page
+        .data
+        .into_iter()
+        .map(|m| FilterTestResult {
+            matched: serde_json::from_str(m.payload.get()).is_ok_and(|v| filter.matches(&v)),
+            id: m.id,
+            event_type: m.event_type,
+            timestamp: m.timestamp,
+        })
+        .collect();
+    Ok(Json(FilterTestOut {
+        tested: data.len(),
+        matched: data.iter().filter(|r| r.matched).count(),
+        data,
+    }))
 }

@@ -135,6 +135,9 @@ pub struct EndpointIn {
     pub filter_types: Option<Vec<String>>,
     /// Alias of `filterTypes` sent by newer SDKs.
     pub event_types: Option<Vec<String>>,
+    /// hookd extension: only messages whose payload matches this expression
+    /// are delivered, e.g. `data.amount >= 100 and data.currency in ["usd"]`.
+    pub filter: Option<String>,
     /// `whsec_` + base64 of 24-64 bytes; generated when absent.
     pub secret: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
@@ -165,6 +168,10 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<String>>)]
     pub event_types: Option<Option<Vec<String>>>,
+    /// hookd extension: the payload filter; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub filter: Option<Option<String>>,
     pub secret: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -188,6 +195,8 @@ pub struct EndpointOut {
     pub filter_types: Option<Vec<String>>,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
+    /// hookd extension: the payload filter, if any.
+    pub filter: Option<String>,
     pub rate_limit: Option<u16>,
     pub throttle_rate: Option<u16>,
     pub metadata: BTreeMap<String, String>,
@@ -207,6 +216,7 @@ impl From<Endpoint> for EndpointOut {
             event_types: e.filter_types.clone(),
             filter_types: e.filter_types,
             channels: e.channels,
+            filter: e.filter,
             rate_limit: e.rate_limit,
             throttle_rate: e.rate_limit,
             metadata: e.metadata,
@@ -252,6 +262,36 @@ pub struct EndpointHeadersOut {
     pub headers: BTreeMap<String, String>,
     /// Names of set headers whose values are hidden.
     pub sensitive: Vec<String>,
+}
+
+// ---------- payload filters ----------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterTestIn {
+    /// The payload filter to try.
+    pub filter: String,
+    /// Only messages of these event types are tried (default: all).
+    pub event_types: Option<Vec<String>>,
+    /// How many of the application's most recent messages to try, 1-250 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterTestResult {
+    pub id: String,
+    pub event_type: String,
+    pub timestamp: Timestamp,
+    pub matched: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FilterTestOut {
+    /// Messages tried, newest first.
+    pub data: Vec<FilterTestResult>,
+    pub tested: usize,
+    pub matched: usize,
 }
 
 // ---------- event types ----------

@@ -16,6 +16,7 @@ mod actions;
 mod crash;
 mod events;
 mod failures;
+mod filters;
 mod helpers;
 mod limits;
 #[path = "../support/pyenv.rs"]

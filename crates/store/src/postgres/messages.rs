@@ -65,9 +65,10 @@ impl MessageStore for PostgresStore {
                 )
                 .await?;
                 let mut targets = Vec::new();
+                let parsed = std::cell::OnceCell::new();
                 for r in &endpoints {
                     let ep = records::route(r)?;
-                    if msg.routes_to(&ep) {
+                    if msg.routes_to(&ep, &parsed) {
                         targets.push(ep.id);
                     }
                 }

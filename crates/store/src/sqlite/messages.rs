@@ -51,9 +51,10 @@ impl MessageStore for SqliteStore {
                     params![app_id],
                     records::route,
                 )?;
+                let parsed = std::cell::OnceCell::new();
                 let targets: Vec<String> = routes
                     .into_iter()
-                    .filter(|e| msg.routes_to(e))
+                    .filter(|e| msg.routes_to(e, &parsed))
                     .map(|e| e.id)
                     .collect();
                 let (owner, expires_at) = (msg.owner.clone(), msg.expires_at);

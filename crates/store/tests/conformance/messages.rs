@@ -333,4 +333,31 @@ conformance! {
         })
         .await;
     }
+
+    async fn payload_filters_route_and_persist(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let mut big = endpoint(&a.id);
+        big.filter = Some("data.amount >= 100".into());
+        let big = s.create_endpoint(big).await.unwrap();
+        assert_eq!(s.get_endpoint(&a.id, &big.id).await.unwrap().unwrap().filter.as_deref(), Some("data.amount >= 100"));
+        let all = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let with = |amount: i64| hookd_core::store::NewMessage {
+            payload: serde_json::value::RawValue::from_string(format!(r#"{{"data":{{"amount":{amount}}}}}"#)).unwrap(),
+            ..held("pay")
+        };
+        let (_, d) = s.create_message(&a.id, with(150)).await.unwrap();
+        let mut to: Vec<String> = d.into_iter().map(|d| d.endpoint_id).collect();
+        to.sort();
+        let mut want = vec![big.id.clone(), all.clone()];
+        want.sort();
+        assert_eq!(to, want);
+        let (_, d) = s.create_message(&a.id, with(5)).await.unwrap();
+        assert_eq!(d.into_iter().map(|d| d.endpoint_id).collect::<Vec<_>>(), vec![all.clone()]);
+        // Removing the filter takes every message again.
+        s.modify_endpoint(&a.id, &big.id, Box::new(|e| e.filter = None)).await.unwrap();
+        let (_, d) = s.create_message(&a.id, with(5)).await.unwrap();
+        assert_eq!(d.len(), 2);
+    }
 }

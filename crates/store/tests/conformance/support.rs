@@ -363,6 +363,7 @@ pub fn endpoint(app_id: &str) -> Endpoint {
         disabled: false,
         filter_types: None,
         channels: None,
+        filter: None,
         metadata: BTreeMap::new(),
         created_at: now,
         updated_at: now,
