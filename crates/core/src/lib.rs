@@ -9,6 +9,7 @@
 //! | [`filter`] | endpoints' payload filters: parse, cache, match |
 //! | [`store`] | the store traits by aggregate, and the rules both backends share |
 //! | [`retry`] | the retry schedule and the decision after an attempt |
+//! | [`adaptive`] | each endpoint's concurrency window (AIMD) |
 //! | [`secret`], [`auth`] | signing secrets, API key hashing |
 //! | [`time`], [`random`] | timestamps, randomness |
 //!
@@ -18,6 +19,7 @@
 //! records the outcome through the store, whose rules decide the
 //! delivery's state and the endpoint's.
 
+pub mod adaptive;
 pub mod auth;
 pub mod filter;
 pub mod ids;

@@ -59,6 +59,7 @@ pub struct Metrics {
     oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
     http_connections: Family<ListenerLabel, Gauge>,
     http_closed: Family<ReasonLabel, Counter>,
+    concurrency_cuts: Counter,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -88,6 +89,7 @@ impl Metrics {
             oldest_due: Gauge::default(),
             http_connections: Family::default(),
             http_closed: Family::default(),
+            concurrency_cuts: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -145,6 +147,11 @@ impl Metrics {
             "HTTP connections closed by hookd for a timeout (header_timeout, idle_timeout)",
             m.http_closed.clone(),
         );
+        registry.register(
+            "endpoint_concurrency_cuts",
+            "Times an endpoint's adaptive concurrency was halved (timeouts, 429, 5xx)",
+            m.concurrency_cuts.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -171,6 +178,10 @@ impl Metrics {
     pub fn delivered(&self, accepted_at: Timestamp) {
         let secs = (Timestamp::now().0 - accepted_at.0).max(0) as f64 / 1000.0;
         self.delivery_latency.observe(secs);
+    }
+
+    pub fn concurrency_cut(&self) {
+        self.concurrency_cuts.inc();
     }
 
     pub fn disabled(&self, reason: &'static str) {

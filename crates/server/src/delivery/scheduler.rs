@@ -91,6 +91,8 @@ struct Scheduler {
     seq: u64,
     lanes: HashMap<String, Lane>,
     buckets: HashMap<String, Bucket>,
+    /// Each endpoint's adaptive concurrency (kept while the lane comes and goes).
+    windows: HashMap<String, hookd_core::adaptive::Window>,
     endpoints: HashMap<String, Info>,
     runnable: VecDeque<String>,
     /// Lanes waiting for a rate-limit token, by when one is available.
@@ -125,6 +127,7 @@ pub(crate) fn spawn(
         seq: 0,
         lanes: HashMap::new(),
         buckets: HashMap::new(),
+        windows: HashMap::new(),
         endpoints: HashMap::new(),
         runnable: VecDeque::new(),
         throttled: BinaryHeap::new(),
@@ -277,6 +280,23 @@ impl Scheduler {
                 if let Some(lane) = self.lanes.get_mut(&endpoint_id) {
                     lane.in_flight = lane.in_flight.saturating_sub(1);
                 }
+                if let Some((outcome, took)) = &done.sent {
+                    let cap = self.engine.config.endpoint_concurrency;
+                    if self.windows.len() >= ENDPOINT_CACHE
+                        && !self.windows.contains_key(&endpoint_id)
+                    {
+                        self.windows.retain(|k, _| self.lanes.contains_key(k));
+                    }
+                    let w = self
+                        .windows
+                        .entry(endpoint_id.clone())
+                        .or_insert_with(|| hookd_core::adaptive::Window::new(cap));
+                    let now_ms = hookd_core::time::Timestamp::now().0;
+                    if w.record(outcome, took.as_secs_f64() * 1000.0, now_ms) {
+                        self.engine.metrics.concurrency_cut();
+                        tracing::debug!(endpoint = %endpoint_id, allowed = w.allowed(), "endpoint concurrency cut");
+                    }
+                }
                 if let Some((job, at)) = done.retry {
                     self.schedule(job, at);
                 }
@@ -427,7 +447,8 @@ impl Scheduler {
                 self.drop_idle_lane(&id);
                 continue;
             }
-            if lane.in_flight >= cap {
+            let allowed = self.windows.get(&id).map_or(cap, |w| w.allowed().min(cap));
+            if lane.in_flight >= allowed {
                 continue;
             }
             if let Some(rate) = endpoint.rate_limit {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
-use hookd_core::retry::{Decision, decide};
+use hookd_core::retry::{Decision, Outcome, decide};
 use hookd_core::store::{AttemptResult, NextStep, QueuedDelivery};
 use hookd_core::time::Timestamp;
 use hookd_webhooks::Key;
@@ -43,11 +43,16 @@ impl Job {
 pub(crate) struct Done {
     /// Attempt again at this time.
     pub retry: Option<(Job, Instant)>,
+    /// How the request went, when one was made (for the lane's window).
+    pub sent: Option<(Outcome, Duration)>,
 }
 
 impl Done {
     fn nothing() -> Done {
-        Done { retry: None }
+        Done {
+            retry: None,
+            sent: None,
+        }
     }
 }
 
@@ -130,6 +135,7 @@ pub(crate) async fn attempt(
                 tracing::warn!(error = %e.chain(), msg = %job.d.msg_id, "cannot load message; will retry");
                 return finish(Done {
                     retry: Some((job, Instant::now() + STORE_RETRY)),
+                    sent: None,
                 });
             }
         },
@@ -237,6 +243,7 @@ async fn send_and_record(
     let recorded = engine.record_queued(result.clone());
     let app_id = job.d.app_id.clone();
     finish(Done {
+        sent: Some((sent.outcome.clone(), sent.duration)),
         retry: retry_at.map(|(at, d)| {
             let mut next = job;
             next.d.attempts = attempts_made as i64;

@@ -106,3 +106,49 @@ async fn a_changed_application_throttle_rate_reaches_the_running_scheduler() {
         "15 messages after throttleRate 5 arrived within {spread:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_gets_fewer_requests_at_once_then_more_as_it_recovers() {
+    // Each message is tried once here (the retry is an hour away).
+    let receiver = Receiver::always(Reply::status(503).delay(Duration::from_millis(80))).await;
+    let app =
+        Arc::new(spawn_app_with(&[("endpoint_concurrency", "8"), ("retry_schedule", "1h")]).await);
+    let app_id = id(&app.create_app("adaptive").await);
+    app.create_endpoint(&app_id, json!({"url": receiver.url}))
+        .await;
+    burst(&app, &app_id, 60).await;
+    receiver.wait_for(8, Duration::from_secs(10)).await;
+    assert_eq!(
+        receiver.max_in_flight(),
+        8,
+        "a new endpoint starts at endpoint_concurrency"
+    );
+    // Three rounds of failures halve the window to 1.
+    receiver.wait_for(30, Duration::from_secs(20)).await;
+    receiver.reset_max_in_flight();
+    receiver.wait_for(60, Duration::from_secs(20)).await;
+    assert!(
+        receiver.max_in_flight() <= 2,
+        "still {} in flight at once to an endpoint answering 503",
+        receiver.max_in_flight()
+    );
+    let metrics = app.get("/metrics").await.text;
+    let cuts: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("hookd_endpoint_concurrency_cuts_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(cuts >= 2.0, "{metrics}");
+
+    // Healthy again: the window grows back, one step per round of successes.
+    receiver.set_script(vec![], Reply::ok().delay(Duration::from_millis(80)));
+    receiver.reset_max_in_flight();
+    burst(&app, &app_id, 150).await;
+    receiver.wait_for(210, Duration::from_secs(30)).await;
+    assert!(
+        receiver.max_in_flight() >= 5,
+        "grew back only to {} in flight",
+        receiver.max_in_flight()
+    );
+}

@@ -257,6 +257,12 @@ impl Receiver {
     }
 
     /// The most requests that were being answered at the same moment.
+    /// Starts measuring `max_in_flight` afresh, from what is in flight now.
+    pub fn reset_max_in_flight(&self) {
+        let now = self.shared.in_flight.load(Ordering::SeqCst);
+        self.shared.max_in_flight.store(now, Ordering::SeqCst);
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
