@@ -12,6 +12,7 @@
 //! | `attempts` | [`AttemptStore`] | the attempt log, recording outcomes |
 //! | `idempotency` | [`IdempotencyStore`] | idempotency keys |
 //! | `retention` | [`RetentionStore`] | expunging payloads |
+//! | `tasks` | [`TaskStore`] | background tasks: running, finished, failed |
 //!
 //! [`Store`] is all of them, plus liveness and change notifications. The
 //! rules both backends follow (routing, the auto-disable rule, delivery
@@ -37,6 +38,7 @@ mod keys;
 mod list;
 mod messages;
 mod retention;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +50,8 @@ pub use attempts::{
     AttemptEffects, AttemptResult, AttemptStore, DisableReason, FailureRule, NextStep,
 };
 pub use deliveries::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, claim_holders,
-    sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
+    ReplayFilter, claim_holders, sort_claimed,
 };
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};
@@ -57,8 +59,11 @@ pub use event_types::{EventTypeStore, replace_archived};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
-pub use messages::{MessageStore, NewMessage, first_delivery};
-pub use retention::{EXPUNGED_PAYLOAD, RetentionStore};
+pub use messages::{AppUsage, MessageStore, NewMessage, first_delivery};
+pub use retention::{EXPUNGED_PAYLOAD, PurgeBatch, RetentionStore};
+pub use tasks::{
+    NODE_STOPPED, TASK_ERROR_KEY, TaskFilter, TaskStore, dead_task_cutoff, failed_data,
+};
 
 /// A change to apply to a stored record, atomically with reading it.
 pub type Mutation<T> = Box<dyn FnOnce(&mut T) + Send>;
@@ -83,6 +88,7 @@ pub trait Store:
     + AttemptStore
     + IdempotencyStore
     + RetentionStore
+    + TaskStore
     + Send
     + Sync
     + 'static

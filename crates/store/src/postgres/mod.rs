@@ -8,7 +8,7 @@
 //! | `conn` | the URL, the pool, error mapping, statement helpers |
 //! | `rows` | column lists and row decoding |
 //! | `changes` | NOTIFY/LISTEN: telling the other nodes of changes |
-//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention` | the store trait of the same name in `hookd_core::store` |
+//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention`, `tasks` | the store trait of the same name in `hookd_core::store` |
 //!
 //! Every operation is one statement or one transaction, through
 //! [`PostgresStore::single`] or [`PostgresStore::transaction`]. Where SQLite's
@@ -30,6 +30,7 @@ mod messages;
 mod migrations;
 mod retention;
 mod rows;
+mod tasks;
 
 use std::sync::{Arc, Once};
 
