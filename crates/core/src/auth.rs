@@ -35,3 +35,87 @@ mod tests {
         assert_ne!(hash_key(&a), hash_key(&b));
     }
 }
+
+/// What a restricted (portal) token needs to make this request: a
+/// capability, or `None` when such tokens may not make it at all (sending
+/// messages, changing the application, organisation-wide calls are for the
+/// application's owner, not its customers).
+pub fn required_capability(method: &str, path: &str) -> Option<crate::model::Capability> {
+    use crate::model::Capability::*;
+    let path = path.trim_end_matches('/');
+    let read = matches!(method, "GET" | "HEAD");
+    let under_endpoint = path.contains("/endpoint/") || path.ends_with("/endpoint");
+    if path.contains("/transformation") {
+        return Some(if read {
+            ViewBase
+        } else {
+            ManageTransformations
+        });
+    }
+    if path.ends_with("/secret") && read {
+        return Some(ViewEndpointSecret);
+    }
+    if read {
+        return Some(ViewBase);
+    }
+    if path.ends_with("/secret/rotate") {
+        return Some(ManageEndpointSecret);
+    }
+    let attempts = [
+        "/resend",
+        "/recover",
+        "/replay-missing",
+        "/bulk-replay",
+        "/send-example",
+        "/msg/test-attempt",
+    ];
+    if attempts.iter().any(|a| path.ends_with(a)) {
+        return Some(CreateAttempts);
+    }
+    if under_endpoint {
+        return Some(ManageEndpoint);
+    }
+    None
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::required_capability as req;
+    use crate::model::Capability::*;
+
+    #[test]
+    fn portal_requests_map_to_capabilities() {
+        let ep = "/api/v1/app/app_1/endpoint/ep_1";
+        assert_eq!(req("GET", ep), Some(ViewBase));
+        assert_eq!(
+            req("GET", &format!("{ep}/secret")),
+            Some(ViewEndpointSecret)
+        );
+        assert_eq!(
+            req("POST", &format!("{ep}/secret/rotate")),
+            Some(ManageEndpointSecret)
+        );
+        assert_eq!(req("PATCH", ep), Some(ManageEndpoint));
+        assert_eq!(
+            req("POST", "/api/v1/app/app_1/endpoint"),
+            Some(ManageEndpoint)
+        );
+        assert_eq!(req("DELETE", ep), Some(ManageEndpoint));
+        assert_eq!(req("POST", &format!("{ep}/recover")), Some(CreateAttempts));
+        assert_eq!(
+            req("POST", "/api/v1/app/app_1/msg/msg_1/endpoint/ep_1/resend"),
+            Some(CreateAttempts)
+        );
+        assert_eq!(
+            req("PATCH", &format!("{ep}/transformation")),
+            Some(ManageTransformations)
+        );
+        assert_eq!(
+            req("POST", "/api/v1/app/app_1/msg"),
+            None,
+            "sending is the owner's"
+        );
+        assert_eq!(req("DELETE", "/api/v1/app/app_1"), None);
+        assert_eq!(req("GET", "/api/v1/app/app_1/msg"), Some(ViewBase));
+    }
+}

@@ -36,6 +36,96 @@ pub struct ApiKey {
     pub name: Option<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    pub kind: KeyKind,
+    /// After this the key no longer works (portal tokens, dashboard sessions).
+    pub expires_at: Option<Timestamp>,
+    /// What a portal token may do; `None`: everything its scope allows.
+    pub capabilities: Option<Vec<Capability>>,
+    /// The portal session the token was issued for (`expire-all` can target it).
+    pub session_id: Option<String>,
+}
+
+/// What a key was issued as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// An API key (`hookd token create`): lasts until revoked.
+    Api,
+    /// A customer portal token (`app-portal-access`): one application, expires.
+    Portal,
+    /// An operator's dashboard session, made at sign-in: expires.
+    Dashboard,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Api => "api",
+            KeyKind::Portal => "portal",
+            KeyKind::Dashboard => "dashboard",
+        }
+    }
+
+    pub fn parse(s: &str) -> KeyKind {
+        match s {
+            "portal" => KeyKind::Portal,
+            "dashboard" => KeyKind::Dashboard,
+            _ => KeyKind::Api,
+        }
+    }
+}
+
+/// What a portal token may do (Svix `AppPortalCapability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Capability {
+    /// Read everything but endpoint secrets.
+    ViewBase,
+    ViewEndpointSecret,
+    /// Rotate (and view) endpoint secrets.
+    ManageEndpointSecret,
+    ManageTransformations,
+    /// Resend, recover, replay, send example messages.
+    CreateAttempts,
+    /// Create, change and delete endpoints, secrets included.
+    ManageEndpoint,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 6] = [
+        Capability::ViewBase,
+        Capability::ViewEndpointSecret,
+        Capability::ManageEndpointSecret,
+        Capability::ManageTransformations,
+        Capability::CreateAttempts,
+        Capability::ManageEndpoint,
+    ];
+
+    /// Whether holding `held` grants `self`: managing endpoints includes
+    /// their secrets, managing secrets includes seeing them.
+    pub fn granted_by(self, held: &[Capability]) -> bool {
+        held.iter().any(|h| {
+            *h == self
+                || (*h == Capability::ManageEndpoint
+                    && matches!(
+                        self,
+                        Capability::ViewEndpointSecret | Capability::ManageEndpointSecret
+                    ))
+                || (*h == Capability::ManageEndpointSecret
+                    && self == Capability::ViewEndpointSecret)
+        })
+    }
+}
+
+/// A token to issue: an expiring, possibly restricted key.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub org_id: String,
+    pub scope: Scope,
+    pub kind: KeyKind,
+    pub name: Option<String>,
+    pub hash: [u8; 32],
+    pub expires_at: Timestamp,
+    pub capabilities: Option<Vec<Capability>>,
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +456,16 @@ mod tests {
             old_secrets: vec![],
             headers: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn capabilities_include_lesser_ones() {
+        use Capability::*;
+        assert!(ViewEndpointSecret.granted_by(&[ManageEndpoint]));
+        assert!(ViewEndpointSecret.granted_by(&[ManageEndpointSecret]));
+        assert!(!ManageEndpoint.granted_by(&[ManageEndpointSecret, ViewBase]));
+        assert!(!CreateAttempts.granted_by(&[ViewBase]));
+        assert!(CreateAttempts.granted_by(&[ViewBase, CreateAttempts]));
     }
 
     #[test]

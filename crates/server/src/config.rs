@@ -29,6 +29,14 @@ pub struct Config {
     pub log: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// Time a client has to send a request's headers, in seconds.
+    pub http_header_timeout_secs: u64,
+    /// Time an idle keep-alive connection is kept, in seconds.
+    pub http_idle_timeout_secs: u64,
+    /// Time a request body has to arrive in full, in seconds.
+    pub http_body_timeout_secs: u64,
+    /// Most HTTP connections open at once, per listener.
+    pub http_max_connections: u64,
     /// Delays between delivery attempts, e.g. `5s,5m,30m`.
     pub retry_schedule: String,
     /// Timeout of one delivery attempt, in seconds.
@@ -43,6 +51,8 @@ pub struct Config {
     pub https_only: bool,
     /// Outbound proxy URL, or empty.
     pub proxy: String,
+    /// Accept that a proxy hides delivery targets from the SSRF policy.
+    pub proxy_bypasses_ssrf: bool,
     /// `webhook` or `svix` header names.
     pub signature_headers: String,
     /// Bytes of each response body kept.
@@ -71,6 +81,14 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     /// OTLP/HTTP endpoint receiving traces, e.g. `http://collector:4318/v1/traces`.
     pub otlp_endpoint: String,
+    /// Base URL users reach hookd at (portal links, cookie security), or empty.
+    pub public_url: String,
+    /// Origins allowed to frame the portal, space-separated.
+    pub portal_frame_ancestors: String,
+    /// The portal's accent colour (`#rgb` or `#rrggbb`).
+    pub portal_color: String,
+    /// Logo URL shown in the portal, or empty.
+    pub portal_logo_url: String,
     /// Key sealing endpoint credentials at rest (64 hex characters), or empty.
     pub encryption_key: String,
     /// The key being rotated out, or empty.
@@ -153,6 +171,26 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| format!("invalid setting log: {e}"))?;
+        for (name, value, max) in [
+            (
+                "http_header_timeout_secs",
+                self.http_header_timeout_secs,
+                3600,
+            ),
+            (
+                "http_idle_timeout_secs",
+                self.http_idle_timeout_secs,
+                86_400,
+            ),
+            ("http_body_timeout_secs", self.http_body_timeout_secs, 3600),
+            ("http_max_connections", self.http_max_connections, 1_000_000),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(format!(
+                    "invalid setting {name}: must be between 1 and {max}"
+                ));
+            }
+        }
         self.schedule()?;
         self.subnets()?;
         if self.request_timeout_secs == 0 || self.request_timeout_secs > 300 {
@@ -173,6 +211,17 @@ impl Config {
         if !self.proxy.is_empty() {
             hookd_core::validate::parse_http_url(&self.proxy)
                 .map_err(|e| format!("invalid setting proxy: {e}"))?;
+            // The delivery client checks the address it connects to, which
+            // is the proxy's: every endpoint, internal or not, would pass.
+            if !self.proxy_bypasses_ssrf {
+                return Err(
+                    "invalid setting proxy: with a proxy, the SSRF policy only sees the proxy's \
+                     address, so deliveries could reach internal addresses through it; make the \
+                     proxy refuse private and loopback destinations, then set \
+                     proxy_bypasses_ssrf = true to accept this, or leave proxy empty"
+                        .into(),
+                );
+            }
         }
         if !matches!(self.role.as_str(), "all" | "api" | "worker") {
             return Err(format!(
@@ -208,6 +257,31 @@ impl Config {
             return Err("invalid setting response_body_limit: at most 1048576".into());
         }
         self.encryption_keys()?;
+        if !self.public_url.is_empty() {
+            hookd_core::validate::parse_http_url(&self.public_url)
+                .map_err(|e| format!("invalid setting public_url: {e}"))?;
+        }
+        for origin in self.portal_frame_ancestors.split_whitespace() {
+            let ok = origin == "'self'"
+                || hookd_core::validate::parse_http_url(origin.trim_start_matches("*.")).is_ok()
+                || origin.starts_with("https://*.");
+            if !ok {
+                return Err(format!(
+                    "invalid setting portal_frame_ancestors: '{origin}' is not an origin like https://app.example.com"
+                ));
+            }
+        }
+        let hex = self.portal_color.strip_prefix('#').unwrap_or("");
+        if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "invalid setting portal_color: '{}' is not a colour like #4f46e5",
+                self.portal_color
+            ));
+        }
+        if !self.portal_logo_url.is_empty() {
+            hookd_core::validate::parse_http_url(&self.portal_logo_url)
+                .map_err(|e| format!("invalid setting portal_logo_url: {e}"))?;
+        }
         Ok(())
     }
 

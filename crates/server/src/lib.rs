@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`config`] | settings: defaults, TOML file, `HOOKD_*`, flags; checked once at start |
 //! | [`api`] | the HTTP API: routes, auth, idempotency, errors, OpenAPI |
+//! | [`http_server`] | the HTTP server under both listeners: connection cap, header, idle and body timeouts, graceful shutdown |
 //! | [`delivery`] | the engine: intake, scheduler (lanes, limits), worker, HTTP client, SSRF |
 //! | [`metrics`] | Prometheus counters, histograms, gauges; times store calls |
 //! | [`cli`] | `hookd serve`, the sender and receiver commands |
@@ -19,7 +20,9 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod http_server;
 pub mod metrics;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +32,7 @@ use anyhow::Context as _;
 use hookd_core::auth::hash_key;
 use hookd_core::store::{Change, Store};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::state::AppState;
@@ -45,22 +48,25 @@ pub const DEFAULT_ORG: &str = "default";
 pub struct Running {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    /// The address `/metrics` is served on when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    // Dropping it (with the `Running`) stops the listeners too.
+    stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
     engine: Engine,
     shutdown_timeout: Duration,
-    metrics_task: Option<JoinHandle<()>>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
     /// Stops accepting requests, lets in-flight requests finish, then gives
     /// deliveries in flight up to `shutdown_timeout_secs` to complete.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         self.task.await.context("server task failed")??;
         self.engine.shutdown(self.shutdown_timeout).await;
         if let Some(t) = self.metrics_task {
-            t.abort();
+            t.await.context("metrics server task failed")??;
         }
         Ok(())
     }
@@ -156,6 +162,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .context("cannot start the delivery engine")?;
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let metrics_listen = config.metrics_addr().map_err(anyhow::Error::msg)?;
+    let limits = http_server::Limits::from_config(&config);
+    if !config.proxy.is_empty() {
+        tracing::warn!(
+            proxy = %hookd_store::redact_url(&config.proxy),
+            "deliveries go through a proxy: the SSRF policy sees only the proxy's address \
+             (proxy_bypasses_ssrf = true); the proxy must refuse internal destinations"
+        );
+    }
     let state = AppState {
         store,
         metrics: metrics.clone(),
@@ -184,29 +198,33 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let metrics_task = match metrics_listen {
+    let (stop, stopped) = watch::channel(false);
+    let (metrics_task, metrics_addr) = match metrics_listen {
         Some(maddr) => {
             let l = TcpListener::bind(maddr)
                 .await
                 .with_context(|| format!("cannot listen on {maddr} (metrics_listen)"))?;
+            let maddr = l.local_addr()?;
             let svc = api::metrics_app(state.clone());
-            Some(tokio::spawn(async move {
-                let _ = axum::serve(l, svc).await;
-            }))
+            let task = tokio::spawn(http_server::serve(
+                l,
+                svc,
+                limits,
+                "metrics",
+                metrics.clone(),
+                stopped.clone(),
+            ));
+            (Some(task), Some(maddr))
         }
-        None => None,
+        None => (None, None),
     };
     let service = api::app(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(http_server::serve(
+        listener, service, limits, "api", metrics, stopped,
+    ));
     Ok(Running {
         addr,
+        metrics_addr,
         stop,
         task,
         metrics_task,

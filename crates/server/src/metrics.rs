@@ -35,8 +35,15 @@ pub struct StateLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// gone (410), automatic (failing too long), manual
+    /// gone (410), automatic (failing too long), manual; for HTTP
+    /// connections: header_timeout, idle_timeout
     pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// api (`listen`) or metrics (`metrics_listen`)
+    pub listener: &'static str,
 }
 
 pub struct Metrics {
@@ -50,6 +57,8 @@ pub struct Metrics {
     queue: Family<StateLabel, Gauge>,
     disabled_now: Gauge,
     oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
+    http_connections: Family<ListenerLabel, Gauge>,
+    http_closed: Family<ReasonLabel, Counter>,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -77,6 +86,8 @@ impl Metrics {
             queue: Family::default(),
             disabled_now: Gauge::default(),
             oldest_due: Gauge::default(),
+            http_connections: Family::default(),
+            http_closed: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -124,6 +135,16 @@ impl Metrics {
             "How long the oldest due delivery has been waiting (0 when none)",
             m.oldest_due.clone(),
         );
+        registry.register(
+            "http_connections",
+            "HTTP connections open, by listener",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "HTTP connections closed by hookd for a timeout (header_timeout, idle_timeout)",
+            m.http_closed.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -154,6 +175,20 @@ impl Metrics {
 
     pub fn disabled(&self, reason: &'static str) {
         self.endpoints_disabled
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// The gauge of the connections open on one listener.
+    pub fn http_connections(&self, listener: &'static str) -> Gauge {
+        self.http_connections
+            .get_or_create(&ListenerLabel { listener })
+            .clone()
+    }
+
+    /// A connection closed by hookd: `header_timeout` or `idle_timeout`.
+    pub fn http_connection_closed(&self, reason: &'static str) {
+        self.http_closed
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }

@@ -2,13 +2,14 @@
 //! returns the query that fetches one page (see [`Sql::paginate`]), whose
 //! rows decode with the `crate::records` function named in its doc.
 
+use hookd_core::ids::{self, Kind};
 use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter, ReplayFilter, TaskFilter};
 use hookd_core::time::Timestamp;
 
 use crate::records::{
     APP_COLS, ATT_COLS, DLV_COLS, EP_COLS, ET_COLS, MSG_COLS, MSG_ROUTE_COLS, TASK_COLS,
 };
-use crate::sql::{Arg, Dialect, Sql};
+use crate::sql::{Arg, Dialect, SUCCESS, Sql};
 
 /// An organisation's applications (`records::app`).
 pub(crate) fn apps(d: Dialect, org_id: &str, q: &ListQuery) -> Sql {
@@ -278,5 +279,78 @@ pub(crate) fn app_usage(d: Dialect, app_ids: &[String], since: Timestamp, until:
     sql.bind(until.0);
     sql.one_of("m.app_id", app_ids);
     sql.push(" GROUP BY m.app_id ORDER BY m.app_id");
+    sql
+}
+
+/// Per endpoint of the application: attempts succeeded and failed since
+/// `hour` and since `day`, and the time of the last failure since `day`, as
+/// (endpoint id, ok hour, failed hour, ok day, failed day, last failure) rows.
+pub(crate) fn endpoint_health(d: Dialect, app_id: &str, hour: Timestamp, day: Timestamp) -> Sql {
+    use const_format::concatcp;
+    const OK: &str = concatcp!("a.status = ", SUCCESS);
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT a.endpoint_id, \
+             COALESCE(SUM(CASE WHEN {OK} AND a.created_at >= {h} THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN NOT ({OK}) AND a.created_at >= {h} THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN {OK} THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN NOT ({OK}) THEN 1 ELSE 0 END), 0), \
+             MAX(CASE WHEN NOT ({OK}) THEN a.created_at END) \
+             FROM attempts a WHERE a.endpoint_id IN (SELECT id FROM endpoints WHERE app_id =",
+            h = hour.0,
+        ),
+    );
+    sql.bind(app_id);
+    // The id bound lets the (endpoint_id, id) index skip older attempts.
+    sql.push(") AND a.id >=");
+    sql.bind(ids::floor_for_millis(Kind::Attempt, day.0));
+    // An attempt's id and its timestamp are made together, but an imported or
+    // clock-skewed one may differ: the window itself is the timestamp's.
+    sql.window("a.created_at", Some(day.0), None);
+    sql.push(" GROUP BY a.endpoint_id");
+    sql
+}
+
+/// Attempts in `[since, until)` by bucket of `width_ms`, as (bucket index,
+/// succeeded, failed) rows, of one endpoint or of the whole application.
+pub(crate) fn attempt_buckets(
+    d: Dialect,
+    app_id: &str,
+    endpoint_id: Option<&str>,
+    since: Timestamp,
+    until: Timestamp,
+    width_ms: i64,
+) -> Sql {
+    use const_format::concatcp;
+    const OK: &str = concatcp!("a.status = ", SUCCESS);
+    let width = width_ms.max(1);
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT (a.created_at - {s}) / {width} AS b, \
+             COALESCE(SUM(CASE WHEN {OK} THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN NOT ({OK}) THEN 1 ELSE 0 END), 0) \
+             FROM attempts a WHERE",
+            s = since.0
+        ),
+    );
+    match endpoint_id {
+        Some(ep) => {
+            sql.push(" a.app_id =");
+            sql.bind(app_id);
+            sql.push(" AND a.endpoint_id =");
+            sql.bind(ep);
+        }
+        None => {
+            sql.push(" a.endpoint_id IN (SELECT id FROM endpoints WHERE app_id =");
+            sql.bind(app_id);
+            sql.push(")");
+        }
+    }
+    sql.push(" AND a.id >=");
+    sql.bind(ids::floor_for_millis(Kind::Attempt, since.0));
+    sql.window("a.created_at", Some(since.0), Some(until.0));
+    sql.push(" GROUP BY b");
     sql
 }

@@ -7,7 +7,7 @@
 
 use hookd_core::model::{
     ApiKey, Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType,
-    Message, Route, Scope, TaskKind, TaskStatus, TriggerType,
+    KeyKind, Message, NewToken, Route, Scope, TaskKind, TaskStatus, TriggerType,
 };
 use hookd_core::store::{MessageRoute, QueuedDelivery, StoreError, StoreResult};
 use hookd_core::time::Timestamp;
@@ -280,8 +280,8 @@ pub(crate) fn attempt(r: &dyn Row) -> StoreResult<Attempt> {
     })
 }
 
-pub(crate) const KEY_COLS: &str =
-    "k.id, k.org_id, k.app_id, k.name, k.created_at, k.revoked_at, o.name";
+pub(crate) const KEY_COLS: &str = "k.id, k.org_id, k.app_id, k.name, k.created_at, \
+    k.revoked_at, o.name, k.kind, k.expires_at, k.capabilities, k.session_id";
 
 pub(crate) fn api_key(r: &dyn Row) -> StoreResult<ApiKey> {
     Ok(ApiKey {
@@ -292,6 +292,10 @@ pub(crate) fn api_key(r: &dyn Row) -> StoreResult<ApiKey> {
         created_at: r.time(4)?,
         revoked_at: r.opt_time(5)?,
         org_name: r.text(6)?,
+        kind: KeyKind::parse(&r.text(7)?),
+        expires_at: r.opt_time(8)?,
+        capabilities: from_json_opt(r.opt_text(9)?),
+        session_id: r.opt_text(10)?,
     })
 }
 
@@ -348,4 +352,25 @@ pub(crate) fn task_progress(r: &dyn Row) -> StoreResult<(String, serde_json::Val
         r.text(0)?,
         from_json_opt(r.opt_text(1)?).unwrap_or(serde_json::Value::Null),
     ))
+}
+
+/// A new key's columns: id, org_id, app_id, name, hash, created_at, kind,
+/// expires_at, capabilities, session_id.
+pub(crate) fn token_args(id: &str, t: &NewToken, now: Timestamp) -> Vec<Arg> {
+    let app = match &t.scope {
+        Scope::App(a) => Arg::Text(a.clone()),
+        Scope::Org => Arg::Null,
+    };
+    vec![
+        id.into(),
+        t.org_id.as_str().into(),
+        app,
+        opt(t.name.clone(), Arg::Text),
+        Arg::Bytes(t.hash.to_vec()),
+        now.0.into(),
+        t.kind.as_str().into(),
+        t.expires_at.0.into(),
+        opt(json_opt(&t.capabilities), Arg::Text),
+        opt(t.session_id.clone(), Arg::Text),
+    ]
 }

@@ -10,6 +10,7 @@
 use hookd_core::model::{DeliveryStatus, TaskStatus};
 use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter};
 
+pub(crate) const SUCCESS: i64 = DeliveryStatus::Success as i64;
 pub(crate) const PENDING: i64 = DeliveryStatus::Pending as i64;
 pub(crate) const FAIL: i64 = DeliveryStatus::Fail as i64;
 /// A running task's status, as stored.
@@ -30,6 +31,7 @@ pub(crate) enum Arg {
     Bool(bool),
     Int(i64),
     Text(String),
+    Bytes(Vec<u8>),
     /// A list, bound as one array parameter (PostgreSQL only).
     Texts(Vec<String>),
 }

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::model::{ApiKey, Org, Scope};
+use crate::model::{ApiKey, NewToken, Org, Scope};
+use crate::time::Timestamp;
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
@@ -16,9 +17,20 @@ pub trait KeyStore: Send + Sync {
         name: Option<String>,
         hash: [u8; 32],
     ) -> StoreResult<ApiKey>;
+    /// Issues an expiring token (portal tokens, dashboard sessions).
+    async fn issue_token(&self, token: NewToken) -> StoreResult<ApiKey>;
+    /// The API keys (not portal tokens or sessions), oldest first.
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// `false` when no active key has this id.
     async fn revoke_api_key(&self, id: &str) -> StoreResult<bool>;
-    /// The active key with this hash.
-    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>>;
+    /// The key with this hash that is neither revoked nor expired at `now`.
+    async fn find_api_key(&self, hash: [u8; 32], now: Timestamp) -> StoreResult<Option<ApiKey>>;
+    /// Makes the application's portal tokens expire at `at` at the latest
+    /// (only those of `session_ids`, when given); returns how many changed.
+    async fn expire_portal_tokens(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        session_ids: Option<&[String]>,
+    ) -> StoreResult<u64>;
 }

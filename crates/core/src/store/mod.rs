@@ -13,6 +13,7 @@
 //! | `idempotency` | [`IdempotencyStore`] | idempotency keys |
 //! | `retention` | [`RetentionStore`] | expunging payloads |
 //! | `tasks` | [`TaskStore`] | background tasks: running, finished, failed |
+//! | `health` | [`HealthStore`] | endpoint health and attempts over time (dashboard) |
 //!
 //! [`Store`] is all of them, plus liveness and change notifications. The
 //! rules both backends follow (routing, the auto-disable rule, delivery
@@ -33,6 +34,7 @@ mod deliveries;
 mod endpoints;
 mod error;
 mod event_types;
+mod health;
 mod idempotency;
 mod keys;
 mod list;
@@ -56,6 +58,7 @@ pub use deliveries::{
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};
 pub use event_types::{EventTypeStore, replace_archived};
+pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
@@ -89,6 +92,7 @@ pub trait Store:
     + IdempotencyStore
     + RetentionStore
     + TaskStore
+    + HealthStore
     + Send
     + Sync
     + 'static

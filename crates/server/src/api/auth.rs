@@ -15,6 +15,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let header = req.headers().get(AUTHORIZATION).cloned();
     match principal(&state, header).await {
         Ok(p) => {
+            if let Err(e) = permitted(&p, req.method().as_str(), req.uri().path()) {
+                return e.into_response();
+            }
             req.extensions_mut().insert(p);
             next.run(req).await
         }
@@ -22,7 +25,23 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-async fn principal(
+/// A restricted (portal) token may make only the requests its capabilities allow.
+fn permitted(p: &Principal, method: &str, path: &str) -> Result<(), ApiError> {
+    if p.capabilities.is_none() {
+        return Ok(());
+    }
+    match hookd_core::auth::required_capability(method, path) {
+        Some(cap) if p.can(cap) => Ok(()),
+        Some(cap) => Err(ApiError::Forbidden(format!(
+            "this token lacks the {cap:?} capability"
+        ))),
+        None => Err(ApiError::Forbidden(
+            "portal tokens cannot make this request".into(),
+        )),
+    }
+}
+
+pub(crate) async fn principal(
     state: &AppState,
     header: Option<axum::http::HeaderValue>,
 ) -> Result<Principal, ApiError> {
@@ -47,18 +66,22 @@ async fn principal(
         return Ok(Principal {
             org_id: state.default_org_id.clone(),
             scope: Scope::Org,
+            key_id: None,
+            capabilities: None,
         });
     }
     if let Some(p) = state.keys.get(&hash) {
         return Ok(p);
     }
-    match state.store.find_api_key(hash).await? {
+    match state
+        .store
+        .find_api_key(hash, hookd_core::time::Timestamp::now())
+        .await?
+    {
         Some(k) => {
-            let p = Principal {
-                org_id: k.org_id,
-                scope: k.scope,
-            };
-            state.keys.put(hash, &p);
+            let expires_at = k.expires_at;
+            let p = Principal::of_key(k);
+            state.keys.put(hash, &p, expires_at);
             Ok(p)
         }
         None => Err(ApiError::Unauthorized("invalid API key".into())),
@@ -74,22 +97,40 @@ const KEY_CACHE_MAX: usize = 10_000;
 /// Keys verified recently, by hash: saves a store read on every request.
 #[derive(Default)]
 pub struct KeyCache {
-    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>,
+}
+
+struct Cached {
+    principal: Principal,
+    at: std::time::Instant,
+    /// A token's own expiry, which the cache must not outlive.
+    expires_at: Option<hookd_core::time::Timestamp>,
 }
 
 impl KeyCache {
     fn get(&self, hash: &[u8; 32]) -> Option<Principal> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = hookd_core::time::Timestamp::now();
         map.get(hash)
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(p, _)| p.clone())
+            .filter(|c| c.at.elapsed() < KEY_CACHE_TTL && c.expires_at.is_none_or(|e| e > now))
+            .map(|c| c.principal.clone())
     }
 
-    fn put(&self, hash: [u8; 32], p: &Principal) {
+    fn put(&self, hash: [u8; 32], p: &Principal, expires_at: Option<hookd_core::time::Timestamp>) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= KEY_CACHE_MAX {
             map.clear();
         }
-        map.insert(hash, (p.clone(), std::time::Instant::now()));
+        let cached = Cached {
+            principal: p.clone(),
+            at: std::time::Instant::now(),
+            expires_at,
+        };
+        map.insert(hash, cached);
+    }
+
+    /// Forgets every cached key (after tokens were expired or revoked here).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }

@@ -503,7 +503,7 @@ pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path((app_id, ep_id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    super::extract::RawBody(body): super::extract::RawBody,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     // The SDKs send `{}`, but hand-written calls often send no body at all.
     let body: EndpointSecretRotateIn = if body.iter().all(|b| b.is_ascii_whitespace()) {

@@ -20,6 +20,9 @@ pub enum ApiError {
     NotFound(String),
     /// 405 `method_not_allowed`.
     MethodNotAllowed,
+    /// 408 `request_timeout`: the request body did not arrive in time
+    /// (`http_body_timeout_secs`); the connection is closed after it.
+    RequestTimeout(String),
     /// 409 `conflict`: a uniqueness rule (uid, eventId, name, idempotency key in use).
     Conflict(String),
     /// 413 `payload_too_large`.
@@ -104,6 +107,16 @@ impl IntoResponse for ApiError {
                 "method_not_allowed",
                 "this method is not allowed on this path".into(),
             ),
+            ApiError::RequestTimeout(d) => {
+                let mut resp = body(StatusCode::REQUEST_TIMEOUT, "request_timeout", d);
+                // The rest of the body may still come: the connection
+                // cannot carry another request.
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+                resp
+            }
             ApiError::Conflict(d) => body(StatusCode::CONFLICT, "conflict", d),
             ApiError::PayloadTooLarge(d) => {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", d)

@@ -28,11 +28,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let limit = (state.config.max_payload_bytes as usize + MESSAGE_OVERHEAD).max(MAX_BODY);
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes"))
-            })?;
+        let bytes = read_body(req.into_body(), limit).await?;
         // Every request body is an object; serde would also read a struct
         // from a JSON array, which no client means to send.
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -45,6 +41,56 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         }
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// A JSON body that may be left out (`T::default()` then), for operations
+/// whose every field is optional.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(req.into_body(), MAX_BODY).await?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        let req = Request::new(axum::body::Body::from(bytes));
+        JsonBody::from_request(req, state)
+            .await
+            .map(|JsonBody(v)| OptionalJsonBody(v))
+    }
+}
+
+/// A request body read in full, for handlers that parse it themselves.
+pub struct RawBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        read_body(req.into_body(), MAX_BODY).await.map(RawBody)
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes: 413 when larger, 408 when
+/// it did not arrive within `http_body_timeout_secs`.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if let Some(t) = c.downcast_ref::<crate::http_server::BodyTimeout>() {
+                return ApiError::RequestTimeout(t.to_string());
+            }
+            if c.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge(format!(
+                    "request body is larger than {limit} bytes"
+                ));
+            }
+            cause = c.source();
+        }
+        ApiError::BadRequest(format!("cannot read the request body: {e}"))
+    })
 }
 
 /// Parses JSON bytes, mapping syntax and type errors to 422s with locations.

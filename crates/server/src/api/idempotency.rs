@@ -83,7 +83,9 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Ok(IdempotencyStart::Started) => {
             let resp = next.run(req).await;
             let status = resp.status();
-            if status.is_server_error() {
+            // A 408 says the request never arrived in full: the retry that
+            // follows must run, not replay the timeout.
+            if status.is_server_error() || status == axum::http::StatusCode::REQUEST_TIMEOUT {
                 let _ = state.store.idempotency_abort(&principal.org_id, &key).await;
                 return resp;
             }

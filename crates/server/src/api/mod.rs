@@ -1,17 +1,18 @@
 //! The HTTP API: routing, middleware (path normalisation, auth, idempotency,
 //! panics as JSON 500s) and the OpenAPI document built from the same routes.
 
-mod actions;
-mod application;
-mod attempt;
+pub(crate) mod actions;
+pub(crate) mod application;
+pub(crate) mod attempt;
 pub mod auth;
-mod endpoint;
+pub(crate) mod endpoint;
 pub mod error;
-mod event_type;
+pub(crate) mod event_type;
 pub mod extract;
 mod health;
 mod idempotency;
-mod message;
+pub(crate) mod message;
+pub mod portal;
 pub mod state;
 pub mod types;
 
@@ -60,6 +61,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(message::router())
         .merge(attempt::router())
         .merge(actions::router())
+        .merge(portal::router())
 }
 
 /// The OpenAPI document of every route the server answers.
@@ -75,7 +77,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub type Service = MapRequest<Router, fn(Request) -> Request>;
 
 /// The complete HTTP service.
-pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
+pub fn app(state: AppState) -> Service {
     let doc = openapi();
     let (authed, _) = api_routes().split_for_parts();
     let authed = authed
@@ -86,7 +88,7 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
     let router = if state.config.role == "worker" {
         Router::new()
     } else {
-        Router::new().merge(authed)
+        Router::new().merge(authed).merge(crate::ui::router())
     };
     let router = router
         .merge(health_routes)
@@ -109,17 +111,15 @@ pub fn app(state: AppState) -> axum::routing::IntoMakeService<Service> {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
         .with_state(state);
-    let service = MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router);
-    axum::ServiceExt::<Request>::into_make_service(service)
+    MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router)
 }
 
 /// The service of a separate `metrics_listen` address: `/metrics` only.
-pub fn metrics_app(state: AppState) -> axum::routing::IntoMakeService<Router> {
+pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(render_metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()).into_response() })
         .with_state(state)
-        .into_make_service()
 }
 
 async fn render_metrics(

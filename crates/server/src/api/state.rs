@@ -67,6 +67,29 @@ pub struct AppState {
 pub struct Principal {
     pub org_id: String,
     pub scope: Scope,
+    /// The key's id; `None` for the configured admin token.
+    pub key_id: Option<String>,
+    /// What a portal token may do; `None`: whatever its scope allows.
+    pub capabilities: Option<Vec<hookd_core::model::Capability>>,
+}
+
+impl Principal {
+    /// The principal of a stored key.
+    pub fn of_key(k: hookd_core::model::ApiKey) -> Principal {
+        Principal {
+            org_id: k.org_id,
+            scope: k.scope,
+            key_id: Some(k.id),
+            capabilities: k.capabilities,
+        }
+    }
+
+    /// Whether this principal may do what `cap` allows.
+    pub fn can(&self, cap: hookd_core::model::Capability) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_none_or(|held| cap.granted_by(held))
+    }
 }
 
 impl Principal {

@@ -62,8 +62,7 @@ enum Target {
         msg: String,
         endpoint: Option<String>,
     },
-    /// Every endpoint of the application (the API has no app-wide attempt
-    /// list, so the CLI merges the endpoints' lists).
+    /// Every endpoint of the application.
     App,
 }
 
@@ -80,68 +79,70 @@ async fn fetch_attempts(
         q.push(("status", status_code(s).to_string()));
     }
     let app = args.app.as_str();
-    let data = |r: &Response| -> anyhow::Result<Vec<Value>> {
-        Ok(match r.json()?.get_mut("data").map(Value::take) {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        })
-    };
-    match target {
-        Target::Endpoint(ep) => {
-            let r = client
-                .get(&["app", app, "attempt", "endpoint", ep], &q)
-                .await
-                .with_context(|| {
-                    format!("cannot list the attempts to endpoint {ep:?} of application {app:?}")
-                })?;
-            Ok((data(&r)?, Some(r.body)))
-        }
+    let (path, failed) = match target {
+        Target::Endpoint(ep) => (
+            ["app", app, "attempt", "endpoint", ep],
+            format!("cannot list the attempts to endpoint {ep:?} of application {app:?}"),
+        ),
         Target::Msg { msg, endpoint } => {
             if let Some(ep) = endpoint {
                 q.push(("endpoint_id", ep.clone()));
             }
-            let r = client
-                .get(&["app", app, "attempt", "msg", msg], &q)
-                .await
-                .with_context(|| {
-                    format!("cannot list the attempts of message {msg:?} of application {app:?}")
-                })?;
-            Ok((data(&r)?, Some(r.body)))
+            (
+                ["app", app, "attempt", "msg", msg],
+                format!("cannot list the attempts of message {msg:?} of application {app:?}"),
+            )
         }
-        Target::App => {
-            let mut all = Vec::new();
-            let mut iterator: Option<String> = None;
-            loop {
-                let mut pq = vec![("limit", "250".to_string())];
-                if let Some(it) = &iterator {
-                    pq.push(("iterator", it.clone()));
-                }
-                let page = client
-                    .get(&["app", app, "endpoint"], &pq)
+        Target::App => return Ok((app_attempts(client, app, &q, limit).await?, None)),
+    };
+    let r = client.get(&path, &q).await.context(failed)?;
+    Ok((data(&r)?, Some(r.body)))
+}
+
+/// Every endpoint's latest `limit` attempts, merged: the API has no
+/// app-wide attempt list.
+async fn app_attempts(
+    client: &Client,
+    app: &str,
+    q: &[(&str, String)],
+    limit: u32,
+) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut iterator: Option<String> = None;
+    loop {
+        let mut pq = vec![("limit", "250".to_string())];
+        if let Some(it) = &iterator {
+            pq.push(("iterator", it.clone()));
+        }
+        let page = client
+            .get(&["app", app, "endpoint"], &pq)
+            .await
+            .with_context(|| format!("cannot list the endpoints of application {app:?}"))?
+            .json()?;
+        for ep in page["data"].as_array().into_iter().flatten() {
+            if let Some(id) = ep["id"].as_str() {
+                let r = client
+                    .get(&["app", app, "attempt", "endpoint", id], q)
                     .await
-                    .with_context(|| format!("cannot list the endpoints of application {app:?}"))?
-                    .json()?;
-                for ep in page["data"].as_array().into_iter().flatten() {
-                    if let Some(id) = ep["id"].as_str() {
-                        let r = client
-                            .get(&["app", app, "attempt", "endpoint", id], &q)
-                            .await
-                            .with_context(|| {
-                                format!("cannot list the attempts to endpoint {id}")
-                            })?;
-                        all.extend(data(&r)?);
-                    }
-                }
-                match page["iterator"].as_str() {
-                    Some(it) if page["done"] == Value::Bool(false) => iterator = Some(it.into()),
-                    _ => break,
-                }
+                    .with_context(|| format!("cannot list the attempts to endpoint {id}"))?;
+                all.extend(data(&r)?);
             }
-            all.sort_by_key(|a| std::cmp::Reverse(attempt_key(a)));
-            all.truncate(limit as usize);
-            Ok((all, None))
+        }
+        match page["iterator"].as_str() {
+            Some(it) if page["done"] == Value::Bool(false) => iterator = Some(it.into()),
+            _ => break,
         }
     }
+    all.sort_by_key(|a| std::cmp::Reverse(attempt_key(a)));
+    all.truncate(limit as usize);
+    Ok(all)
+}
+
+fn data(r: &Response) -> anyhow::Result<Vec<Value>> {
+    Ok(match r.json()?.get_mut("data").map(Value::take) {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    })
 }
 
 fn attempt_key(a: &Value) -> (String, String) {

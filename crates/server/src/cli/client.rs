@@ -109,7 +109,7 @@ pub struct Client {
 
 /// The innermost cause of an error, which is the one that says what happened
 /// ("Connection refused"), not the outer "error sending request".
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
@@ -139,7 +139,11 @@ impl Client {
     }
 
     /// `base` + `/api/v1/` + the segments, each escaped.
-    pub fn url(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Url> {
+    pub fn url(
+        &self,
+        segments: &[impl AsRef<str>],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Url> {
         let mut url = self.settings.url.clone();
         {
             let mut path = url
@@ -147,7 +151,7 @@ impl Client {
                 .map_err(|_| anyhow::anyhow!("the hookd URL {} cannot have a path", self.base()))?;
             path.pop_if_empty().push("api").push("v1");
             for s in segments {
-                path.push(s);
+                path.push(s.as_ref());
             }
         }
         if !query.is_empty() {
@@ -163,7 +167,7 @@ impl Client {
     pub async fn call(
         &self,
         method: Method,
-        segments: &[&str],
+        segments: &[impl AsRef<str>],
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Response> {
@@ -283,14 +287,6 @@ impl Client {
         query: &[(&str, String)],
     ) -> anyhow::Result<Response> {
         self.call(Method::GET, segments, query, None).await
-    }
-
-    pub async fn post(&self, segments: &[&str], body: Vec<u8>) -> anyhow::Result<Response> {
-        self.call(Method::POST, segments, &[], Some(body)).await
-    }
-
-    pub async fn patch(&self, segments: &[&str], body: Vec<u8>) -> anyhow::Result<Response> {
-        self.call(Method::PATCH, segments, &[], Some(body)).await
     }
 
     pub async fn delete(

@@ -1,6 +1,7 @@
 //! Reading what the user gives on the command line: files, stdin,
-//! `KEY=VALUE` lists, JSON arguments and times. Every failure is a
-//! [`UsageError`] that names the flag or file at fault.
+//! `KEY=VALUE` lists, JSON arguments and times, and the request bodies made
+//! of them. Every failure is a [`UsageError`] that names the flag or file at
+//! fault.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
@@ -24,6 +25,75 @@ pub fn pairs(list: &[String], flag: &str, sep: char) -> Result<Map<String, Value
     Ok(map)
 }
 
+/// A request body made of the flags given: a flag left out adds nothing, so
+/// an update sends only the fields the user named.
+#[derive(Default)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields::default()
+    }
+
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Fields {
+        self.0.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Sets `key` when the flag was given.
+    pub fn opt(self, key: &str, value: Option<impl Into<Value>>) -> Fields {
+        match value {
+            Some(v) => self.set(key, v),
+            None => self,
+        }
+    }
+
+    /// Sets `key` to a repeatable flag's values, when there are any.
+    pub fn list(self, key: &str, values: &[String]) -> Fields {
+        if values.is_empty() {
+            self
+        } else {
+            self.set(key, values.to_vec())
+        }
+    }
+
+    /// Sets `key` to a repeatable `KEY{sep}VALUE` flag's entries, when there are any.
+    pub fn pairs(
+        self,
+        key: &str,
+        list: &[String],
+        flag: &str,
+        sep: char,
+    ) -> Result<Fields, UsageError> {
+        if list.is_empty() {
+            return Ok(self);
+        }
+        Ok(self.set(key, pairs(list, flag, sep)?))
+    }
+
+    /// `--metadata KEY=VALUE`, the same flag for every kind of object.
+    pub fn metadata(self, list: &[String]) -> Result<Fields, UsageError> {
+        self.pairs("metadata", list, "--metadata", '=')
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        Value::Object(self.0).to_string().into_bytes()
+    }
+
+    /// The body of an update; an error naming `flags` when none was given.
+    pub fn into_update(self, flags: &str) -> Result<Vec<u8>, UsageError> {
+        if self.0.is_empty() {
+            return Err(UsageError(format!("nothing to update: give {flags}")));
+        }
+        Ok(self.into_bytes())
+    }
+}
+
+/// A file flag's path, `None` when it is absent or `-` (stdin).
+pub fn file_or_stdin(path: Option<&Path>) -> Option<&Path> {
+    path.filter(|p| p.as_os_str() != "-")
+}
+
 /// The bytes of a file; `what` names it in the error.
 pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, UsageError> {
     std::fs::read(path)
@@ -35,11 +105,12 @@ pub fn parse_json_arg(text: &[u8], from: &str) -> Result<Value, UsageError> {
     serde_json::from_slice(text).map_err(|e| UsageError(format!("{from} is not valid JSON: {e}")))
 }
 
-/// All of stdin (with a prompt on stderr when it is a terminal).
-pub fn read_stdin(what: &str) -> Result<Vec<u8>, UsageError> {
+/// All of stdin (with a prompt on stderr when it is a terminal, which
+/// `alternative` may end with another way to give it).
+pub fn read_stdin(what: &str, alternative: &str) -> Result<Vec<u8>, UsageError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("reading {what} from stdin (end with Ctrl-D)…");
+        eprintln!("reading {what} from stdin (end with Ctrl-D{alternative})…");
     }
     let mut buf = Vec::new();
     stdin

@@ -26,12 +26,14 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use clap::Args;
 use hookd_webhooks::Verifier;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use url::Url;
 
 use super::UsageError;
-use super::client::{Client, truncate};
+use super::call::Call;
+use super::client::{Client, root_cause, truncate};
+use super::input::Fields;
 use super::output::{body_for_display, print_str};
 use super::settings::ConnArgs;
 
@@ -113,14 +115,6 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Body>) -> Respo
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     r
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 async fn handle(
@@ -216,28 +210,22 @@ async fn register(
     local_url: &str,
 ) -> anyhow::Result<(Registration, String)> {
     let client = Client::connect(&args.conn)?;
-    let mut b = json!({
-        "url": local_url,
-        "description": format!("hookd listen on {local_url} (temporary: deleted when it stops)"),
-    });
-    if !args.event_types.is_empty() {
-        b["filterTypes"] = json!(args.event_types);
-    }
-    if !args.channels.is_empty() {
-        b["channels"] = json!(args.channels);
-    }
-    if let Some(s) = &args.secret {
-        b["secret"] = json!(s);
-    }
-    let ep = client
-        .post(&["app", app, "endpoint"], b.to_string().into_bytes())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot register a temporary endpoint in application {app:?} on {}",
-                client.base()
-            )
-        })?
+    let body = Fields::new()
+        .set("url", local_url)
+        .set(
+            "description",
+            format!("hookd listen on {local_url} (temporary: deleted when it stops)"),
+        )
+        .list("filterTypes", &args.event_types)
+        .list("channels", &args.channels)
+        .opt("secret", args.secret.clone());
+    let failed = format!(
+        "cannot register a temporary endpoint in application {app:?} on {}",
+        client.base()
+    );
+    let ep = Call::post(&["app", app, "endpoint"], body.into_bytes(), failed)
+        .send(&client)
+        .await?
         .json()?;
     let id = ep["id"]
         .as_str()

@@ -10,14 +10,15 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use super::Format;
 use super::UsageError;
-use super::client::Client;
-use super::input::{parse_time, read_file, read_stdin};
-use super::output::{cell, print_done, print_object, print_raw, print_str};
+use super::call::{Call, Show};
+use super::client::{Client, Response};
+use super::input::{Fields, file_or_stdin, parse_time, read_file, read_stdin};
+use super::output::{cell, object_lines};
 use super::settings::ConnArgs;
 
 #[derive(Args, Debug)]
@@ -62,16 +63,16 @@ struct MessageIn<'a> {
 }
 
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let (text, from) = match (&args.payload, &args.file) {
+    let (text, from) = match (&args.payload, file_or_stdin(args.file.as_deref())) {
         (Some(p), _) => (p.clone().into_bytes(), "--payload".to_string()),
-        (None, Some(f)) if f.as_os_str() == "-" => {
-            (read_stdin("the payload")?, "the payload on stdin".into())
-        }
         (None, Some(f)) => (
             read_file(f, "the payload file")?,
             format!("the payload file {}", f.display()),
         ),
-        (None, None) => (read_stdin("the payload")?, "the payload on stdin".into()),
+        (None, None) => (
+            read_stdin("the payload", "")?,
+            "the payload on stdin".into(),
+        ),
     };
     let text = String::from_utf8(text).map_err(|_| UsageError(format!("{from} is not UTF-8")))?;
     let payload: &RawValue = serde_json::from_str(text.trim())
@@ -88,32 +89,29 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let body = serde_json::to_vec(&msg).context("cannot encode the message")?;
     let client = Client::connect(&args.conn)?;
-    let resp = client
-        .post(&["app", &args.app, "msg"], body)
+    let failed = format!("cannot send to application {:?}", args.app);
+    Call::post(&["app", &args.app, "msg"], body, failed)
+        .run(&client, args.format, Show::Text(Box::new(sent)))
         .await
-        .with_context(|| format!("cannot send to application {:?}", args.app))?;
-    if args.format.json {
-        print_raw(&resp.body);
-        return Ok(());
-    }
+}
+
+/// The message as hookd stored it, its payload shown as stored (key order,
+/// number spelling), not re-serialised.
+fn sent(resp: &Response) -> anyhow::Result<String> {
     let mut out = resp.json()?;
-    // The payload as stored (key order, number spelling), not re-serialised.
     if let Ok(raw) = serde_json::from_slice::<RawPayload>(&resp.body) {
         out["payload"] = Value::String(raw.payload.get().to_string());
     }
-    print_object(
-        &out,
-        &[
-            "id",
-            "eventId",
-            "eventType",
-            "channels",
-            "tags",
-            "timestamp",
-            "payload",
-        ],
-    );
-    Ok(())
+    let order = [
+        "id",
+        "eventId",
+        "eventType",
+        "channels",
+        "tags",
+        "timestamp",
+        "payload",
+    ];
+    Ok(object_lines(&out, &order))
 }
 
 #[derive(serde::Deserialize)]
@@ -138,37 +136,21 @@ pub struct ResendArgs {
 
 pub async fn resend(args: ResendArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.conn)?;
-    let resp = client
-        .call(
-            reqwest::Method::POST,
-            &[
-                "app",
-                &args.app,
-                "msg",
-                &args.msg,
-                "endpoint",
-                &args.endpoint,
-                "resend",
-            ],
-            &[],
-            None,
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "cannot resend message {:?} to endpoint {:?}",
-                args.msg, args.endpoint
-            )
-        })?;
-    print_done(
-        &resp,
+    let (msg, endpoint) = (&args.msg, &args.endpoint);
+    let path = ["app", &args.app, "msg", msg, "endpoint", endpoint, "resend"];
+    Call::new(
+        reqwest::Method::POST,
+        &path,
+        format!("cannot resend message {msg:?} to endpoint {endpoint:?}"),
+    )
+    .run(
+        &client,
         args.format,
-        &format!(
-            "queued a new attempt of message {} to endpoint {}",
-            args.msg, args.endpoint
-        ),
-    );
-    Ok(())
+        Show::Line(format!(
+            "queued a new attempt of message {msg} to endpoint {endpoint}"
+        )),
+    )
+    .await
 }
 
 #[derive(Args, Debug)]
@@ -193,28 +175,26 @@ pub struct RecoverArgs {
 pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
     let now = Utc::now();
     let since = parse_time(&args.since, "--since", now)?;
-    let mut b = json!({"since": since});
-    if let Some(u) = &args.until {
-        b["until"] = json!(parse_time(u, "--until", now)?);
-    }
+    let until = args
+        .until
+        .as_deref()
+        .map(|u| parse_time(u, "--until", now))
+        .transpose()?;
+    let body = Fields::new()
+        .set("since", since.clone())
+        .opt("until", until.clone());
     let client = Client::connect(&args.conn)?;
-    let resp = client
-        .post(
-            &["app", &args.app, "endpoint", &args.endpoint, "recover"],
-            b.to_string().into_bytes(),
-        )
+    let path = ["app", &args.app, "endpoint", &args.endpoint, "recover"];
+    let failed = format!("cannot recover endpoint {:?}", args.endpoint);
+    let endpoint = args.endpoint.clone();
+    let queued = move |resp: &Response| {
+        Ok(format!(
+            "queued {} failed deliveries to endpoint {endpoint} again (messages from {since} to {})\n",
+            cell(&resp.json()?["queued"]),
+            until.as_deref().unwrap_or("now")
+        ))
+    };
+    Call::post(&path, body.into_bytes(), failed)
+        .run(&client, args.format, Show::Text(Box::new(queued)))
         .await
-        .with_context(|| format!("cannot recover endpoint {:?}", args.endpoint))?;
-    if args.format.json {
-        print_raw(&resp.body);
-        return Ok(());
-    }
-    let out = resp.json()?;
-    let until = b["until"].as_str().unwrap_or("now");
-    print_str(&format!(
-        "queued {} failed deliveries to endpoint {} again (messages from {since} to {until})\n",
-        cell(&out["queued"]),
-        args.endpoint
-    ));
-    Ok(())
 }

@@ -14,7 +14,9 @@
 //! an invalid webhook), 2 a usage or configuration error.
 
 mod attempts;
+mod call;
 mod client;
+mod health;
 mod input;
 mod listen;
 mod messages;
@@ -60,6 +62,17 @@ pub struct Format {
     pub json: bool,
 }
 
+/// The flags and subcommands shared by `apps`, `endpoints` and `event-types`.
+#[derive(Args)]
+struct Objects<C: Subcommand> {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
+    format: Format,
+    #[command(subcommand)]
+    command: C,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server.
@@ -80,34 +93,13 @@ enum Command {
     CheckConfig(ServeArgs),
     /// Manage applications on a hookd server.
     #[command(visible_alias = "app")]
-    Apps {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::AppCommand,
-    },
+    Apps(Objects<resources::AppCommand>),
     /// Manage an application's endpoints.
     #[command(visible_alias = "endpoint")]
-    Endpoints {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::EndpointCommand,
-    },
+    Endpoints(Objects<resources::EndpointCommand>),
     /// Manage event types.
     #[command(name = "event-types", visible_alias = "event-type")]
-    EventTypes {
-        #[command(flatten)]
-        conn: ConnArgs,
-        #[command(flatten)]
-        format: Format,
-        #[command(subcommand)]
-        command: resources::EventTypeCommand,
-    },
+    EventTypes(Objects<resources::EventTypeCommand>),
     /// Send a message (the payload from --payload, --file or stdin).
     Send(messages::SendArgs),
     /// Show the delivery attempt log (with --follow, keep printing new attempts).
@@ -120,6 +112,9 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Check a captured webhook's signature and timestamp.
     Verify(verify::VerifyArgs),
+    /// Ask a running server's /api/v1/health; exit 0 when it is healthy
+    /// (for container and service health checks).
+    Health(health::HealthArgs),
 }
 
 #[derive(Args)]
@@ -169,7 +164,37 @@ pub fn main() -> ExitCode {
         | Command::Openapi
         | Command::CheckConfig(_)
         | Command::Migrate => server_side(cli),
+        Command::Health(_) => health_check(cli),
         command => client_side(command),
+    }
+}
+
+/// `health`: a client of the server's own listener, found through the
+/// server's configuration unless `--url` is given.
+fn health_check(cli: Cli) -> ExitCode {
+    let Command::Health(args) = &cli.command else {
+        return ExitCode::FAILURE;
+    };
+    let base = match health::base_url(args, || {
+        let mut flags = Overrides::default();
+        if let Some(url) = &cli.global.database_url {
+            flags.0.push(("database_url", url.clone()));
+        }
+        Config::load(cli.global.config.as_deref(), &flags)
+    }) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(health::run(base, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 
@@ -180,6 +205,7 @@ fn check_config(config: &Config) -> ExitCode {
         shown.admin_token = "********".into();
     }
     shown.database_url = hookd_store::redact_url(&shown.database_url);
+    shown.proxy = hookd_store::redact_url(&shown.proxy);
     match toml::to_string(&shown) {
         Ok(text) => {
             println!("{text}");
@@ -197,24 +223,19 @@ fn server_side(cli: Cli) -> ExitCode {
         flags.0.push(("database_url", url.clone()));
     }
     if let Command::Serve(args) | Command::CheckConfig(args) = &cli.command {
-        if let Some(l) = &args.listen {
-            flags.0.push(("listen", l.clone()));
-        }
-        if let Some(r) = &args.role {
-            flags.0.push(("role", r.clone()));
-        }
-        if let Some(m) = &args.max_payload_bytes {
-            flags.0.push(("max_payload_bytes", m.clone()));
+        for (name, value) in [
+            ("listen", &args.listen),
+            ("role", &args.role),
+            ("max_payload_bytes", &args.max_payload_bytes),
+        ] {
+            if let Some(v) = value {
+                flags.0.push((name, v.clone()));
+            }
         }
     }
     if let Command::Openapi = cli.command {
-        return match serde_json::to_string_pretty(&crate::api::openapi()) {
-            Ok(s) => {
-                println!("{s}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(anyhow::anyhow!(e)),
-        };
+        let printed = serde_json::to_string_pretty(&crate::api::openapi()).map(|s| println!("{s}"));
+        return exit(printed.map_err(Into::into));
     }
     let config = match Config::load(cli.global.config.as_deref(), &flags) {
         Ok(c) => c,
@@ -227,12 +248,9 @@ fn server_side(cli: Cli) -> ExitCode {
         return check_config(&config);
     }
     let traces = server::init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_multi_thread()) {
         Ok(r) => r,
-        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(e),
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -246,39 +264,21 @@ fn server_side(cli: Cli) -> ExitCode {
         // Flushes the spans still batched.
         let _ = provider.shutdown();
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    exit(result)
 }
 
 /// The client commands: no server configuration, no database, no logging
 /// subscriber; a small single-threaded runtime.
 fn client_side(command: Command) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(r) => r,
-        Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(e),
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Apps {
-                conn,
-                format,
-                command,
-            } => resources::apps(&conn, format, command).await,
-            Command::Endpoints {
-                conn,
-                format,
-                command,
-            } => resources::endpoints(&conn, format, command).await,
-            Command::EventTypes {
-                conn,
-                format,
-                command,
-            } => resources::event_types(&conn, format, command).await,
+            Command::Apps(o) => resources::apps(&o.conn, o.format, o.command).await,
+            Command::Endpoints(o) => resources::endpoints(&o.conn, o.format, o.command).await,
+            Command::EventTypes(o) => resources::event_types(&o.conn, o.format, o.command).await,
             Command::Send(args) => messages::send(args).await,
             Command::Attempts(args) => attempts::attempts(args).await,
             Command::Resend(args) => messages::resend(args).await,
@@ -289,9 +289,21 @@ fn client_side(command: Command) -> ExitCode {
             | Command::Token { .. }
             | Command::Openapi
             | Command::CheckConfig(_)
-            | Command::Migrate => Ok(()),
+            | Command::Migrate
+            | Command::Health(_) => Ok(()),
         }
     });
+    exit(result)
+}
+
+fn runtime(mut builder: tokio::runtime::Builder) -> anyhow::Result<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

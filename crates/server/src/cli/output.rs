@@ -7,9 +7,6 @@ use std::io::Write as _;
 
 use serde_json::Value;
 
-use super::Format;
-use super::client::Response;
-
 /// A table printed with columns padded to their widest cell.
 pub struct Table {
     headers: Vec<&'static str>,
@@ -157,11 +154,6 @@ pub fn object_lines(v: &Value, order: &[&str]) -> String {
     out
 }
 
-/// Prints one object (see [`object_lines`]).
-pub fn print_object(v: &Value, order: &[&str]) {
-    print_str(&object_lines(v, order));
-}
-
 /// Prints the body exactly as the server sent it, plus a newline.
 pub fn print_raw(body: &[u8]) {
     let mut out = std::io::stdout().lock();
@@ -246,54 +238,6 @@ pub fn body_for_display(body: &[u8]) -> String {
     match std::str::from_utf8(body) {
         Ok(t) => t.trim_end().to_string(),
         Err(_) => format!("({} bytes, not UTF-8)", body.len()),
-    }
-}
-
-/// Prints a list response: the table, and a hint on stderr when there is more.
-pub fn print_page(
-    resp: &Response,
-    format: Format,
-    headers: Vec<&'static str>,
-    row: impl Fn(&Value) -> Vec<String>,
-) -> anyhow::Result<()> {
-    if format.json {
-        print_raw(&resp.body);
-        return Ok(());
-    }
-    let page = resp.json()?;
-    let mut table = Table::new(headers);
-    for item in page["data"].as_array().into_iter().flatten() {
-        table.row(row(item));
-    }
-    if table.is_empty() {
-        eprintln!("(none)");
-    } else {
-        table.print();
-    }
-    if page["done"] == Value::Bool(false)
-        && let Some(it) = page["iterator"].as_str()
-    {
-        eprintln!("more: add --iterator {it}");
-    }
-    Ok(())
-}
-
-/// Prints one object: raw JSON, or `field  value` lines (without SDK aliases).
-pub fn print_one(resp: &Response, format: Format, order: &[&str]) -> anyhow::Result<()> {
-    if format.json {
-        print_raw(&resp.body);
-    } else {
-        print_object(&without_aliases(resp.json()?), order);
-    }
-    Ok(())
-}
-
-/// Prints a confirmation (tables) or the raw body (`--json`, may be empty).
-pub fn print_done(resp: &Response, format: Format, message: &str) {
-    if format.json {
-        print_raw(&resp.body);
-    } else {
-        print_str(&format!("{message}\n"));
     }
 }
 

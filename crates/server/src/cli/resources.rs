@@ -7,17 +7,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Format;
 use super::UsageError;
-use super::client::{Client, truncate};
-use super::input::{pairs, parse_json_arg, read_file};
-use super::output::{
-    cell, print_done, print_object, print_one, print_page, print_raw, print_str, without_aliases,
-};
+use super::call::{Call, Show};
+use super::client::{Client, Response, truncate};
+use super::input::{Fields, parse_json_arg, read_file};
+use super::output::{cell, object_lines, print_raw, print_str, without_aliases};
 use super::settings::ConnArgs;
 
 /// Paging flags of the list commands.
@@ -39,10 +37,6 @@ impl PageArgs {
         }
         q
     }
-}
-
-fn body(v: &Value) -> Vec<u8> {
-    v.to_string().into_bytes()
 }
 
 // ---------- applications ----------
@@ -94,60 +88,41 @@ const APP_FIELDS: &[&str] = &[
     "updatedAt",
 ];
 
+const APP_COLUMNS: &[&str] = &["ID", "UID", "NAME", "THROTTLE", "CREATED"];
+
 fn app_row(a: &Value) -> Vec<String> {
-    vec![
-        cell(&a["id"]),
-        cell(&a["uid"]),
-        cell(&a["name"]),
-        cell(&a["throttleRate"]),
-        cell(&a["createdAt"]),
-    ]
+    ["id", "uid", "name", "throttleRate", "createdAt"]
+        .iter()
+        .map(|k| cell(&a[*k]))
+        .collect()
 }
 
 pub async fn apps(conn: &ConnArgs, format: Format, command: AppCommand) -> anyhow::Result<()> {
     let client = Client::connect(conn)?;
-    match command {
-        AppCommand::List(page) => {
-            let resp = client
-                .get(&["app"], &page.query())
-                .await
-                .context("cannot list applications")?;
-            print_page(
-                &resp,
-                format,
-                vec!["ID", "UID", "NAME", "THROTTLE", "CREATED"],
-                app_row,
-            )
-        }
+    let one = Show::Object(APP_FIELDS);
+    let (call, show) = match command {
+        AppCommand::List(page) => (
+            Call::get(&["app"], "cannot list applications").query(page.query()),
+            Show::Page(APP_COLUMNS, app_row),
+        ),
         AppCommand::Create {
             name,
             uid,
             throttle_rate,
             metadata,
         } => {
-            let mut b = json!({"name": name});
-            if let Some(u) = uid {
-                b["uid"] = json!(u);
-            }
-            if let Some(r) = throttle_rate {
-                b["throttleRate"] = json!(r);
-            }
-            if !metadata.is_empty() {
-                b["metadata"] = Value::Object(pairs(&metadata, "--metadata", '=')?);
-            }
-            let resp = client
-                .post(&["app"], body(&b))
-                .await
-                .context("cannot create the application")?;
-            print_one(&resp, format, APP_FIELDS)
+            let body = Fields::new()
+                .set("name", name)
+                .opt("uid", uid)
+                .opt("throttleRate", throttle_rate)
+                .metadata(&metadata)?;
+            let call = Call::post(&["app"], body.into_bytes(), "cannot create the application");
+            (call, one)
         }
-        AppCommand::Get { app } => {
-            let resp = client
-                .get(&["app", &app], &[])
-                .await
-                .with_context(|| format!("cannot get application {app:?}"))?;
-            print_one(&resp, format, APP_FIELDS)
-        }
+        AppCommand::Get { app } => (
+            Call::get(&["app", &app], format!("cannot get application {app:?}")),
+            one,
+        ),
         AppCommand::Update {
             app,
             name,
@@ -155,43 +130,21 @@ pub async fn apps(conn: &ConnArgs, format: Format, command: AppCommand) -> anyho
             throttle_rate,
             metadata,
         } => {
-            let mut b = Map::new();
-            if let Some(n) = name {
-                b.insert("name".into(), json!(n));
-            }
-            if let Some(u) = uid {
-                b.insert("uid".into(), json!(u));
-            }
-            if let Some(r) = throttle_rate {
-                b.insert("throttleRate".into(), json!(r));
-            }
-            if !metadata.is_empty() {
-                b.insert(
-                    "metadata".into(),
-                    Value::Object(pairs(&metadata, "--metadata", '=')?),
-                );
-            }
-            if b.is_empty() {
-                return Err(UsageError(
-                    "nothing to update: give --name, --uid, --throttle-rate or --metadata".into(),
-                )
-                .into());
-            }
-            let resp = client
-                .patch(&["app", &app], body(&Value::Object(b)))
-                .await
-                .with_context(|| format!("cannot update application {app:?}"))?;
-            print_one(&resp, format, APP_FIELDS)
+            let body = Fields::new()
+                .opt("name", name)
+                .opt("uid", uid)
+                .opt("throttleRate", throttle_rate)
+                .metadata(&metadata)?
+                .into_update("--name, --uid, --throttle-rate or --metadata")?;
+            let failed = format!("cannot update application {app:?}");
+            (Call::patch(&["app", &app], body, failed), one)
         }
-        AppCommand::Delete { app } => {
-            let resp = client
-                .delete(&["app", &app], &[])
-                .await
-                .with_context(|| format!("cannot delete application {app:?}"))?;
-            print_done(&resp, format, &format!("deleted application {app}"));
-            Ok(())
-        }
-    }
+        AppCommand::Delete { app } => (
+            Call::delete(&["app", &app], format!("cannot delete application {app:?}")),
+            Show::Line(format!("deleted application {app}")),
+        ),
+    };
+    call.run(&client, format, show).await
 }
 
 // ---------- endpoints ----------
@@ -304,6 +257,16 @@ const ENDPOINT_FIELDS: &[&str] = &[
     "updatedAt",
 ];
 
+const ENDPOINT_COLUMNS: &[&str] = &[
+    "ID",
+    "UID",
+    "URL",
+    "STATUS",
+    "EVENT TYPES",
+    "CHANNELS",
+    "DESCRIPTION",
+];
+
 fn endpoint_row(e: &Value) -> Vec<String> {
     vec![
         cell(&e["id"]),
@@ -320,33 +283,28 @@ fn endpoint_row(e: &Value) -> Vec<String> {
     ]
 }
 
+/// A secret as the only output line.
+fn key() -> Show {
+    Show::Text(Box::new(|r| Ok(format!("{}\n", cell(&r.json()?["key"])))))
+}
+
 pub async fn endpoints(
     conn: &ConnArgs,
     format: Format,
     command: EndpointCommand,
 ) -> anyhow::Result<()> {
     let client = Client::connect(conn)?;
-    match command {
-        EndpointCommand::List { app, page } => {
-            let resp = client
-                .get(&["app", &app, "endpoint"], &page.query())
-                .await
-                .with_context(|| format!("cannot list the endpoints of application {app:?}"))?;
-            print_page(
-                &resp,
-                format,
-                vec![
-                    "ID",
-                    "UID",
-                    "URL",
-                    "STATUS",
-                    "EVENT TYPES",
-                    "CHANNELS",
-                    "DESCRIPTION",
-                ],
-                endpoint_row,
+    let one = Show::Object(ENDPOINT_FIELDS);
+    let of = |endpoint: &str, app: &str| format!("endpoint {endpoint:?} of application {app:?}");
+    let (call, show) = match command {
+        EndpointCommand::List { app, page } => (
+            Call::get(
+                &["app", &app, "endpoint"],
+                format!("cannot list the endpoints of application {app:?}"),
             )
-        }
+            .query(page.query()),
+            Show::Page(ENDPOINT_COLUMNS, endpoint_row),
+        ),
         EndpointCommand::Create {
             app,
             url,
@@ -360,63 +318,30 @@ pub async fn endpoints(
             headers,
             metadata,
         } => {
-            let mut b = json!({"url": url});
-            if let Some(d) = description {
-                b["description"] = json!(d);
-            }
-            if let Some(u) = uid {
-                b["uid"] = json!(u);
-            }
-            if !event_types.is_empty() {
-                b["filterTypes"] = json!(event_types);
-            }
-            if !channels.is_empty() {
-                b["channels"] = json!(channels);
-            }
-            if let Some(s) = secret {
-                b["secret"] = json!(s);
-            }
-            if disabled {
-                b["disabled"] = json!(true);
-            }
-            if let Some(r) = throttle_rate {
-                b["throttleRate"] = json!(r);
-            }
-            if !headers.is_empty() {
-                b["headers"] = Value::Object(pairs(&headers, "--header", ':')?);
-            }
-            if !metadata.is_empty() {
-                b["metadata"] = Value::Object(pairs(&metadata, "--metadata", '=')?);
-            }
-            let resp = client
-                .post(&["app", &app, "endpoint"], body(&b))
-                .await
-                .with_context(|| format!("cannot create an endpoint in application {app:?}"))?;
-            if format.json {
-                print_raw(&resp.body);
-                return Ok(());
-            }
-            let mut ep = without_aliases(resp.json()?);
-            if let Some(id) = ep["id"].as_str().map(String::from) {
-                let secret = client
-                    .get(&["app", &app, "endpoint", &id, "secret"], &[])
-                    .await
-                    .context("the endpoint was created, but its secret cannot be read")?
-                    .json()?;
-                ep["secret"] = secret["key"].clone();
-            }
-            print_object(&ep, ENDPOINT_FIELDS);
-            Ok(())
+            let body = Fields::new()
+                .set("url", url)
+                .opt("description", description)
+                .opt("uid", uid)
+                .list("filterTypes", &event_types)
+                .list("channels", &channels)
+                .opt("secret", secret)
+                .opt("disabled", disabled.then_some(true))
+                .opt("throttleRate", throttle_rate)
+                .pairs("headers", &headers, "--header", ':')?
+                .metadata(&metadata)?;
+            let failed = format!("cannot create an endpoint in application {app:?}");
+            let resp = Call::post(&["app", &app, "endpoint"], body.into_bytes(), failed)
+                .send(&client)
+                .await?;
+            return print_created_endpoint(&client, format, &app, &resp).await;
         }
-        EndpointCommand::Get { app, endpoint } => {
-            let resp = client
-                .get(&["app", &app, "endpoint", &endpoint], &[])
-                .await
-                .with_context(|| {
-                    format!("cannot get endpoint {endpoint:?} of application {app:?}")
-                })?;
-            print_one(&resp, format, ENDPOINT_FIELDS)
-        }
+        EndpointCommand::Get { app, endpoint } => (
+            Call::get(
+                &["app", &app, "endpoint", &endpoint],
+                format!("cannot get {}", of(&endpoint, &app)),
+            ),
+            one,
+        ),
         EndpointCommand::Update {
             app,
             endpoint,
@@ -432,114 +357,82 @@ pub async fn endpoints(
             throttle_rate,
             metadata,
         } => {
-            let mut b = Map::new();
-            if let Some(u) = endpoint_url {
-                b.insert("url".into(), json!(u));
-            }
-            if let Some(d) = description {
-                b.insert("description".into(), json!(d));
-            }
-            if let Some(u) = uid {
-                b.insert("uid".into(), json!(u));
-            }
-            if !event_types.is_empty() {
-                b.insert("filterTypes".into(), json!(event_types));
-            }
-            if all_event_types {
-                b.insert("filterTypes".into(), Value::Null);
-            }
-            if !channels.is_empty() {
-                b.insert("channels".into(), json!(channels));
-            }
-            if all_channels {
-                b.insert("channels".into(), Value::Null);
-            }
-            if enable || disable {
-                b.insert("disabled".into(), json!(disable));
-            }
-            if let Some(r) = throttle_rate {
-                b.insert("throttleRate".into(), json!(r));
-            }
-            if !metadata.is_empty() {
-                b.insert(
-                    "metadata".into(),
-                    Value::Object(pairs(&metadata, "--metadata", '=')?),
-                );
-            }
-            if b.is_empty() {
-                return Err(UsageError(
-                    "nothing to update: give at least one field, e.g. --endpoint-url, --disable or --event-type"
-                        .into(),
-                )
-                .into());
-            }
-            let resp = client
-                .patch(
-                    &["app", &app, "endpoint", &endpoint],
-                    body(&Value::Object(b)),
-                )
-                .await
-                .with_context(|| {
-                    format!("cannot update endpoint {endpoint:?} of application {app:?}")
-                })?;
-            print_one(&resp, format, ENDPOINT_FIELDS)
+            let body = Fields::new()
+                .opt("url", endpoint_url)
+                .opt("description", description)
+                .opt("uid", uid)
+                .list("filterTypes", &event_types)
+                .opt("filterTypes", all_event_types.then_some(Value::Null))
+                .list("channels", &channels)
+                .opt("channels", all_channels.then_some(Value::Null))
+                .opt("disabled", (enable || disable).then_some(disable))
+                .opt("throttleRate", throttle_rate)
+                .metadata(&metadata)?
+                .into_update(
+                    "at least one field, e.g. --endpoint-url, --disable or --event-type",
+                )?;
+            let failed = format!("cannot update {}", of(&endpoint, &app));
+            (
+                Call::patch(&["app", &app, "endpoint", &endpoint], body, failed),
+                one,
+            )
         }
-        EndpointCommand::Delete { app, endpoint } => {
-            let resp = client
-                .delete(&["app", &app, "endpoint", &endpoint], &[])
-                .await
-                .with_context(|| {
-                    format!("cannot delete endpoint {endpoint:?} of application {app:?}")
-                })?;
-            print_done(&resp, format, &format!("deleted endpoint {endpoint}"));
-            Ok(())
-        }
-        EndpointCommand::Secret { app, endpoint } => {
-            let resp = client
-                .get(&["app", &app, "endpoint", &endpoint, "secret"], &[])
-                .await
-                .with_context(|| {
-                    format!("cannot get the secret of endpoint {endpoint:?} of application {app:?}")
-                })?;
-            if format.json {
-                print_raw(&resp.body);
-            } else {
-                print_str(&format!("{}\n", cell(&resp.json()?["key"])));
-            }
-            Ok(())
-        }
+        EndpointCommand::Delete { app, endpoint } => (
+            Call::delete(
+                &["app", &app, "endpoint", &endpoint],
+                format!("cannot delete {}", of(&endpoint, &app)),
+            ),
+            Show::Line(format!("deleted endpoint {endpoint}")),
+        ),
+        EndpointCommand::Secret { app, endpoint } => (
+            Call::get(
+                &["app", &app, "endpoint", &endpoint, "secret"],
+                format!("cannot get the secret of {}", of(&endpoint, &app)),
+            ),
+            key(),
+        ),
         EndpointCommand::RotateSecret {
             app,
             endpoint,
             secret,
             grace_period,
         } => {
-            let mut b = json!({});
-            if let Some(s) = secret {
-                b["key"] = json!(s);
-            }
-            if let Some(g) = grace_period {
-                b["gracePeriodSeconds"] = json!(g);
-            }
-            let resp = client
-                .post(
-                    &["app", &app, "endpoint", &endpoint, "secret", "rotate"],
-                    body(&b),
-                )
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot rotate the secret of endpoint {endpoint:?} of application {app:?}"
-                    )
-                })?;
-            if format.json {
-                print_raw(&resp.body);
-            } else {
-                print_str(&format!("{}\n", cell(&resp.json()?["key"])));
-            }
-            Ok(())
+            let body = Fields::new()
+                .opt("key", secret)
+                .opt("gracePeriodSeconds", grace_period);
+            let failed = format!("cannot rotate the secret of {}", of(&endpoint, &app));
+            let path = ["app", &app, "endpoint", &endpoint, "secret", "rotate"];
+            (Call::post(&path, body.into_bytes(), failed), key())
         }
+    };
+    call.run(&client, format, show).await
+}
+
+/// A new endpoint with its signing secret, which the creation's answer
+/// leaves out (a second call); with `--json` the answer alone, as received.
+async fn print_created_endpoint(
+    client: &Client,
+    format: Format,
+    app: &str,
+    resp: &Response,
+) -> anyhow::Result<()> {
+    if format.json {
+        print_raw(&resp.body);
+        return Ok(());
     }
+    let mut ep = without_aliases(resp.json()?);
+    if let Some(id) = ep["id"].as_str().map(String::from) {
+        let secret = Call::get(
+            &["app", app, "endpoint", &id, "secret"],
+            "the endpoint was created, but its secret cannot be read",
+        )
+        .send(client)
+        .await?
+        .json()?;
+        ep["secret"] = secret["key"].clone();
+    }
+    print_str(&object_lines(&ep, ENDPOINT_FIELDS));
+    Ok(())
 }
 
 // ---------- event types ----------
@@ -605,6 +498,8 @@ const EVENT_TYPE_FIELDS: &[&str] = &[
     "updatedAt",
 ];
 
+const EVENT_TYPE_COLUMNS: &[&str] = &["NAME", "DESCRIPTION", "GROUP", "FLAGS", "SCHEMA"];
+
 fn event_type_row(e: &Value) -> Vec<String> {
     let mut flags = Vec::new();
     if e["archived"] == Value::Bool(true) {
@@ -654,26 +549,17 @@ pub async fn event_types(
     command: EventTypeCommand,
 ) -> anyhow::Result<()> {
     let client = Client::connect(conn)?;
-    match command {
+    let one = Show::Object(EVENT_TYPE_FIELDS);
+    let (call, show) = match command {
         EventTypeCommand::List {
             page,
             include_archived,
-        } => {
-            let mut q = page.query();
-            if include_archived {
-                q.push(("include_archived", "true".into()));
-            }
-            let resp = client
-                .get(&["event-type"], &q)
-                .await
-                .context("cannot list event types")?;
-            print_page(
-                &resp,
-                format,
-                vec!["NAME", "DESCRIPTION", "GROUP", "FLAGS", "SCHEMA"],
-                event_type_row,
-            )
-        }
+        } => (
+            Call::get(&["event-type"], "cannot list event types")
+                .query(page.query())
+                .query(include_archived.then(|| ("include_archived", "true".into()))),
+            Show::Page(EVENT_TYPE_COLUMNS, event_type_row),
+        ),
         EventTypeCommand::Create {
             name,
             description,
@@ -681,29 +567,22 @@ pub async fn event_types(
             group,
             feature_flags,
         } => {
-            let mut b = json!({"name": name, "description": description});
-            if let Some(p) = schema {
-                b["schemas"] = schemas(&p)?;
-            }
-            if let Some(g) = group {
-                b["groupName"] = json!(g);
-            }
-            if !feature_flags.is_empty() {
-                b["featureFlags"] = json!(feature_flags);
-            }
-            let resp = client
-                .post(&["event-type"], body(&b))
-                .await
-                .with_context(|| format!("cannot create event type {name:?}"))?;
-            print_one(&resp, format, EVENT_TYPE_FIELDS)
+            let failed = format!("cannot create event type {name:?}");
+            let body = Fields::new()
+                .set("name", name)
+                .set("description", description)
+                .opt("schemas", schema.as_deref().map(schemas).transpose()?)
+                .opt("groupName", group)
+                .list("featureFlags", &feature_flags);
+            (Call::post(&["event-type"], body.into_bytes(), failed), one)
         }
-        EventTypeCommand::Get { name } => {
-            let resp = client
-                .get(&["event-type", &name], &[])
-                .await
-                .with_context(|| format!("cannot get event type {name:?}"))?;
-            print_one(&resp, format, EVENT_TYPE_FIELDS)
-        }
+        EventTypeCommand::Get { name } => (
+            Call::get(
+                &["event-type", &name],
+                format!("cannot get event type {name:?}"),
+            ),
+            one,
+        ),
         EventTypeCommand::Update {
             name,
             description,
@@ -712,50 +591,29 @@ pub async fn event_types(
             archived,
             deprecated,
         } => {
-            let mut b = Map::new();
-            if let Some(d) = description {
-                b.insert("description".into(), json!(d));
-            }
-            if let Some(p) = schema {
-                b.insert("schemas".into(), schemas(&p)?);
-            }
-            if let Some(g) = group {
-                b.insert("groupName".into(), json!(g));
-            }
-            if let Some(a) = archived {
-                b.insert("archived".into(), json!(a));
-            }
-            if let Some(d) = deprecated {
-                b.insert("deprecated".into(), json!(d));
-            }
-            if b.is_empty() {
-                return Err(UsageError(
-                    "nothing to update: give --description, --schema, --group, --archived or --deprecated"
-                        .into(),
-                )
-                .into());
-            }
-            let resp = client
-                .patch(&["event-type", &name], body(&Value::Object(b)))
-                .await
-                .with_context(|| format!("cannot update event type {name:?}"))?;
-            print_one(&resp, format, EVENT_TYPE_FIELDS)
+            let body = Fields::new()
+                .opt("description", description)
+                .opt("schemas", schema.as_deref().map(schemas).transpose()?)
+                .opt("groupName", group)
+                .opt("archived", archived)
+                .opt("deprecated", deprecated)
+                .into_update("--description, --schema, --group, --archived or --deprecated")?;
+            let failed = format!("cannot update event type {name:?}");
+            (Call::patch(&["event-type", &name], body, failed), one)
         }
         EventTypeCommand::Delete { name, expunge } => {
-            let q = if expunge {
-                vec![("expunge", "true".to_string())]
-            } else {
-                vec![]
-            };
-            let resp = client
-                .delete(&["event-type", &name], &q)
-                .await
-                .with_context(|| format!("cannot delete event type {name:?}"))?;
             let done = if expunge { "deleted" } else { "archived" };
-            print_done(&resp, format, &format!("{done} event type {name}"));
-            Ok(())
+            (
+                Call::delete(
+                    &["event-type", &name],
+                    format!("cannot delete event type {name:?}"),
+                )
+                .query(expunge.then(|| ("expunge", "true".into()))),
+                Show::Line(format!("{done} event type {name}")),
+            )
         }
-    }
+    };
+    call.run(&client, format, show).await
 }
 
 #[cfg(test)]

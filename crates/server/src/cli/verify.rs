@@ -4,7 +4,6 @@
 //! a timestamp outside the tolerance (and by how much), a malformed or
 //! missing header. A secret that is not a key at all is a usage error (2).
 
-use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 
 use anyhow::anyhow;
@@ -12,6 +11,7 @@ use clap::Args;
 use hookd_webhooks::{DEFAULT_TOLERANCE_SECS, Error, Verifier};
 
 use super::UsageError;
+use super::input::{file_or_stdin, read_file, read_stdin};
 use super::output::print_str;
 
 #[derive(Args, Debug)]
@@ -42,27 +42,6 @@ fn human(secs: i64) -> String {
         60..3600 => format!("{} min {} s", s / 60, s % 60),
         3600..86_400 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
         _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-fn read_body(path: Option<&PathBuf>) -> Result<Vec<u8>, UsageError> {
-    match path {
-        Some(p) if p.as_os_str() != "-" => std::fs::read(p)
-            .map_err(|e| UsageError(format!("cannot read the body file {}: {e}", p.display()))),
-        _ => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprintln!(
-                    "reading the body from stdin (end with Ctrl-D; or give --body-file FILE)…"
-                );
-            }
-            let mut buf = Vec::new();
-            stdin
-                .lock()
-                .read_to_end(&mut buf)
-                .map_err(|e| UsageError(format!("cannot read the body from stdin: {e}")))?;
-            Ok(buf)
-        }
     }
 }
 
@@ -125,7 +104,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         };
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
-    let body = read_body(args.body_file.as_ref())?;
+    let body = match file_or_stdin(args.body_file.as_deref()) {
+        Some(p) => read_file(p, "the body file")?,
+        None => read_stdin("the body", "; or give --body-file FILE")?,
+    };
     let now = args.now.unwrap_or_else(|| chrono::Utc::now().timestamp());
     let pairs = headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     match verifier.verify_headers_at(pairs.clone(), &body, now) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{hookd_command, run_hookd};
+use crate::helpers::{hookd_command, run_hookd, spawn_hookd};
 
 /// What a stand-in OTLP collector received: (content type, body) per POST.
 type Exported = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
@@ -304,4 +304,70 @@ async fn migrate_creates_the_schema_and_exits() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.trim().starts_with("hk_"), "{}", out.stdout);
     drop(dir);
+}
+
+#[tokio::test]
+async fn a_proxy_is_refused_at_start_unless_it_may_bypass_the_ssrf_policy() {
+    let (dir, db) = temp_db();
+    let args = ["--database-url", &db, "serve", "--listen", "127.0.0.1:0"];
+    let proxy = ("HOOKD_PROXY", "http://127.0.0.1:3128");
+    let out = run_hookd(dir.path(), &args, &[proxy], b"").await;
+    let err = out.fails(2);
+    assert!(
+        err.contains("invalid setting proxy:") && err.contains("proxy_bypasses_ssrf = true"),
+        "{err}"
+    );
+    assert!(err.contains("SSRF"), "{err}");
+
+    // Allowed explicitly: it starts, says what it gives up, and serves.
+    let server = spawn_hookd(
+        dir.path(),
+        &args,
+        &[
+            proxy,
+            ("HOOKD_PROXY_BYPASSES_SSRF", "true"),
+            ("HOOKD_LOG_FORMAT", "json"),
+        ],
+    );
+    let listening = server
+        .stderr_line("hookd listening", Duration::from_secs(30))
+        .await;
+    let warning: Value = serde_json::from_str(
+        &server
+            .stderr_line("SSRF policy sees only the proxy", Duration::from_secs(1))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    let addr = serde_json::from_str::<Value>(&listening).unwrap()["fields"]["addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let health = reqwest::get(format!("http://{addr}/api/v1/health"))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(server.terminate().await.status.success());
+}
+
+#[tokio::test]
+async fn the_health_command_asks_a_running_server() {
+    let app = crate::helpers::spawn_app().await;
+    let out = run_hookd(app.dir(), &["health", "--url", &app.base], &[], b"").await;
+    assert!(out.ok().contains("\"status\":\"ok\""), "{out:?}");
+
+    // Without --url it finds the server through the server's own settings.
+    let listen = app.base.trim_start_matches("http://");
+    let out = run_hookd(app.dir(), &["health"], &[("HOOKD_LISTEN", listen)], b"").await;
+    assert!(out.ok().contains("\"status\":\"ok\""), "{out:?}");
+
+    // Nothing listening: a failure a health check sees.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = run_hookd(app.dir(), &["health", "--url", &url], &[], b"").await;
+    assert!(out.fails(1).contains("cannot reach hookd"), "{out:?}");
 }

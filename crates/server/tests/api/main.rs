@@ -6,6 +6,7 @@
 mod applications;
 mod auth;
 mod config_cli;
+mod connections;
 mod endpoints;
 mod errors;
 mod event_types;
@@ -14,6 +15,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+mod portal;
 #[path = "../support/pyenv.rs"]
 mod pyenv;
 mod retention;

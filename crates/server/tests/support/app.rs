@@ -197,6 +197,11 @@ impl TestApp {
         start.elapsed()
     }
 
+    /// The address of the separate `/metrics` listener (`metrics_listen`).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().and_then(|s| s.metrics_addr)
+    }
+
     /// The test's temporary directory: the database, and the CLI's `HOME`.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -352,6 +352,7 @@ impl ToSql for Arg {
             Arg::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
             Arg::Int(v) => v.to_sql(ty, out),
             Arg::Text(v) => v.to_sql(ty, out),
+            Arg::Bytes(v) => v.to_sql(ty, out),
             Arg::Texts(v) => v.to_sql(ty, out),
         }
     }

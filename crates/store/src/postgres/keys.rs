@@ -3,15 +3,15 @@
 use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
-use hookd_core::model::{ApiKey, Org, Scope};
+use hookd_core::model::{ApiKey, NewToken, Org, Scope};
 use hookd_core::store::{KeyStore, StoreError, StoreResult};
 use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
-use super::conn::{Mode, execute, query, query_opt};
+use super::conn::{Mode, execute, params, query, query_opt};
 use super::rows::{all, col};
 
-use crate::records::{self, KEY_COLS};
+use crate::records::{self, KEY_COLS, token_args};
 
 const FROM_KEYS: &str = concatcp!(
     "SELECT ",
@@ -88,9 +88,55 @@ impl KeyStore for PostgresStore {
         .await
     }
 
+    async fn issue_token(&self, token: NewToken) -> StoreResult<ApiKey> {
+        self.transaction("issue_token", Mode::Write, async |t| {
+            let id = ids::new_id(Kind::Key);
+            let args = token_args(&id, &token, Timestamp::now());
+            execute(
+                t,
+                "INSERT INTO api_keys (id, org_id, app_id, name, hash, created_at, kind, \
+                 expires_at, capabilities, session_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &params(&args),
+            )
+            .await?;
+            let r = query_opt(t, concatcp!(FROM_KEYS, " WHERE k.id = $1"), &[&id])
+                .await?
+                .ok_or_else(|| StoreError::backend("the new token vanished"))?;
+            records::api_key(&r)
+        })
+        .await
+    }
+
+    async fn expire_portal_tokens(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        session_ids: Option<&[String]>,
+    ) -> StoreResult<u64> {
+        self.single("expire_portal_tokens", async |c| {
+            let sessions: Option<Vec<&str>> =
+                session_ids.map(|ids| ids.iter().map(String::as_str).collect());
+            execute(
+                c,
+                "UPDATE api_keys SET expires_at = $2 WHERE app_id = $1 AND kind = 'portal' \
+                 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+                 AND ($3::text[] IS NULL OR session_id = ANY($3))",
+                &[&app_id, &at.0, &sessions],
+            )
+            .await
+        })
+        .await
+    }
+
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.single("list_api_keys", async |c| {
-            let found = query(c, concatcp!(FROM_KEYS, " ORDER BY k.id"), &[]).await?;
+            let found = query(
+                c,
+                concatcp!(FROM_KEYS, " WHERE k.kind = 'api' ORDER BY k.id"),
+                &[],
+            )
+            .await?;
             all(&found, records::api_key)
         })
         .await
@@ -109,12 +155,16 @@ impl KeyStore for PostgresStore {
         .await
     }
 
-    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+    async fn find_api_key(&self, hash: [u8; 32], now: Timestamp) -> StoreResult<Option<ApiKey>> {
         self.single("find_api_key", async |c| {
             query_opt(
                 c,
-                concatcp!(FROM_KEYS, " WHERE k.hash = $1 AND k.revoked_at IS NULL"),
-                &[&&hash[..]],
+                concatcp!(
+                    FROM_KEYS,
+                    " WHERE k.hash = $1 AND k.revoked_at IS NULL \
+                     AND (k.expires_at IS NULL OR k.expires_at > $2)"
+                ),
+                &[&&hash[..], &now.0],
             )
             .await?
             .map(|r| records::api_key(&r))

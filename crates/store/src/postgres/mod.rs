@@ -24,6 +24,7 @@ mod conn;
 mod deliveries;
 mod endpoints;
 mod event_types;
+mod health;
 mod idempotency;
 mod keys;
 mod messages;

@@ -2,14 +2,15 @@
 
 use async_trait::async_trait;
 use hookd_core::ids::{self, Kind};
-use hookd_core::model::{ApiKey, Org, Scope};
+use hookd_core::model::{ApiKey, NewToken, Org, Scope};
 use hookd_core::store::{KeyStore, StoreError, StoreResult};
 use hookd_core::time::Timestamp;
 use rusqlite::params;
 
 use super::SqliteStore;
-use super::rows::{execute, query_one, query_rows};
-use crate::records::{self, KEY_COLS};
+use super::db::db_err;
+use super::rows::{execute, query_one, query_rows, values};
+use crate::records::{self, KEY_COLS, token_args};
 
 const KEY_BY_ID: &str = const_format::concatcp!(
     "SELECT ",
@@ -80,6 +81,53 @@ impl KeyStore for SqliteStore {
             .await
     }
 
+    async fn issue_token(&self, token: NewToken) -> StoreResult<ApiKey> {
+        self.db
+            .write("issue_token", move |conn| {
+                let id = ids::new_id(Kind::Key);
+                execute(
+                    conn,
+                    "INSERT INTO api_keys (id, org_id, app_id, name, hash, created_at, kind, \
+                     expires_at, capabilities, session_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    values(token_args(&id, &token, Timestamp::now())),
+                )?;
+                query_one(conn, KEY_BY_ID, params![id], records::api_key)?
+                    .ok_or_else(|| StoreError::backend("the new token vanished"))
+            })
+            .await
+    }
+
+    async fn expire_portal_tokens(
+        &self,
+        app_id: &str,
+        at: Timestamp,
+        session_ids: Option<&[String]>,
+    ) -> StoreResult<u64> {
+        let app_id = app_id.to_string();
+        let sessions = session_ids.map(<[String]>::to_vec);
+        self.db
+            .write("expire_portal_tokens", move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "UPDATE api_keys SET expires_at = ?2 WHERE app_id = ?1 AND kind = 'portal' \
+                         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2) \
+                         AND (?3 IS NULL OR session_id = ?3)",
+                    )
+                    .map_err(db_err)?;
+                let n = match sessions {
+                    None => st.execute(params![app_id, at.0, None::<String>]),
+                    Some(ids) => ids
+                        .iter()
+                        .map(|s| st.execute(params![app_id, at.0, s]))
+                        .sum(),
+                }
+                .map_err(db_err)?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.db
             .read("list_api_keys", |conn| {
@@ -88,7 +136,8 @@ impl KeyStore for SqliteStore {
                     const_format::concatcp!(
                         "SELECT ",
                         KEY_COLS,
-                        " FROM api_keys k JOIN orgs o ON o.id = k.org_id ORDER BY k.id"
+                        " FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.kind = 'api' \
+                         ORDER BY k.id"
                     ),
                     [],
                     records::api_key,
@@ -111,7 +160,7 @@ impl KeyStore for SqliteStore {
             .await
     }
 
-    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+    async fn find_api_key(&self, hash: [u8; 32], now: Timestamp) -> StoreResult<Option<ApiKey>> {
         self.db
             .read("find_api_key", move |conn| {
                 query_one(
@@ -120,9 +169,10 @@ impl KeyStore for SqliteStore {
                         "SELECT ",
                         KEY_COLS,
                         " FROM api_keys k JOIN orgs o ON o.id = k.org_id \
-                         WHERE k.hash = ?1 AND k.revoked_at IS NULL"
+                         WHERE k.hash = ?1 AND k.revoked_at IS NULL \
+                         AND (k.expires_at IS NULL OR k.expires_at > ?2)"
                     ),
-                    params![&hash[..]],
+                    params![&hash[..], now.0],
                     records::api_key,
                 )
             })

@@ -17,6 +17,7 @@ mod db;
 mod deliveries;
 mod endpoints;
 mod event_types;
+mod health;
 mod idempotency;
 mod keys;
 mod messages;

@@ -49,6 +49,7 @@ pub(crate) fn values(args: Vec<Arg>) -> rusqlite::ParamsFromIter<Vec<Value>> {
             Arg::Bool(v) => out.push(Value::Integer(v.into())),
             Arg::Int(v) => out.push(Value::Integer(v)),
             Arg::Text(v) => out.push(Value::Text(v)),
+            Arg::Bytes(v) => out.push(Value::Blob(v)),
             // Lists are expanded into one placeholder each in this dialect.
             Arg::Texts(vs) => out.extend(vs.into_iter().map(Value::Text)),
         }

@@ -135,8 +135,8 @@ conformance! {
         assert_eq!(s.get_endpoint_by_id(&ep.id).await.unwrap(), None);
         assert!(s.get_message_by_id(&m.id).await.unwrap().is_none());
         assert!(s.get_attempt(&a.id, &m.id, &att_id).await.unwrap().is_none());
-        assert!(s.find_api_key([9; 32]).await.unwrap().is_none(), "its key is gone");
-        assert!(s.find_api_key([8; 32]).await.unwrap().is_some(), "org keys stay");
+        assert!(s.find_api_key([9; 32], Timestamp::now()).await.unwrap().is_none(), "its key is gone");
+        assert!(s.find_api_key([8; 32], Timestamp::now()).await.unwrap().is_some(), "org keys stay");
         let queued = s.queued_deliveries(Timestamp::now()).await.unwrap();
         assert!(queued.iter().all(|q| q.app_id != a.id));
         let page = s.list_messages(&a.id, &asc(10), &MessageFilter::default()).await.unwrap();

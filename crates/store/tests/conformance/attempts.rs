@@ -307,4 +307,35 @@ conformance! {
         })
         .await;
     }
+
+    async fn health_counts_the_hour_and_the_day_and_buckets_attempts(cx) {
+        let s = &*cx.store;
+        let x = setup(s).await;
+        let now = Timestamp::now();
+        let hour = 3_600_000;
+        let at = |ago: i64| Timestamp(now.0 - ago);
+        for (ago, code, next) in [
+            (10 * 60_000, 200, NextStep::Success),
+            (20 * 60_000, 500, NextStep::Retry(now)),
+            (5 * hour, 200, NextStep::Success),
+            (6 * hour, 0, NextStep::Retry(now)),
+            (30 * hour, 500, NextStep::Retry(now)),
+        ] {
+            s.record_attempt(attempt(&x.app, &x.msg, &x.ep, code, at(ago), next)).await.unwrap();
+        }
+        let health = s.endpoint_health(&x.app, now).await.unwrap();
+        let h = health.iter().find(|h| h.endpoint_id == x.ep).unwrap();
+        assert_eq!(h.hour, (1, 1));
+        assert_eq!(h.day, (2, 2), "the 30-hour-old attempt is outside the day");
+        assert_eq!(h.last_failure, Some(at(20 * 60_000)));
+        assert_eq!(h.last_failure_status, Some(500));
+
+        let b = s.attempt_buckets(&x.app, None, at(24 * hour), now, hour).await.unwrap();
+        assert_eq!(b.len(), 24);
+        assert_eq!(b.iter().map(|b| b.succeeded).sum::<i64>(), 2);
+        assert_eq!(b.iter().map(|b| b.failed).sum::<i64>(), 2);
+        assert_eq!((b[23].succeeded, b[23].failed), (1, 1), "the last hour");
+        let other = s.attempt_buckets(&x.app, Some("ep_other"), at(24 * hour), now, hour).await.unwrap();
+        assert!(other.iter().all(|b| b.succeeded == 0 && b.failed == 0));
+    }
 }
