@@ -1,6 +1,7 @@
 //! Background tasks (Svix `background-task`): listing and reading them, and
 //! the long operations that run as one — recovering failed deliveries,
-//! replaying missed messages, expunging an application's payloads.
+//! replaying missed or chosen messages, expunging an application's payloads
+//! (and, synchronously, the bulk expunge of named messages).
 //!
 //! The task row is written before the request is answered; the work runs in
 //! a spawned tokio task that records its progress after each batch and ends
@@ -11,12 +12,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use hookd_core::ids::{self, Kind};
+use hookd_core::model::DeliveryStatus;
 use hookd_core::model::{BackgroundTask, Endpoint, Scope, TaskKind, TaskStatus};
-use hookd_core::store::{Order, Store, TaskFilter, failed_data};
+use hookd_core::store::{Order, ReplayFilter, Store, TaskFilter, failed_data};
 use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,6 +46,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_background_task))
         .routes(routes!(recover_endpoint))
         .routes(routes!(replay_missing))
+        .routes(routes!(bulk_replay))
+        .routes(routes!(bulk_expunge))
         .routes(routes!(expunge_all_contents))
 }
 
@@ -173,6 +178,51 @@ pub struct ReplayIn {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkReplayIn {
+    /// Replay messages created at or after this time ...
+    #[schema(value_type = String, format = DateTime)]
+    pub since: String,
+    /// ... and before this time (default: now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<String>,
+    /// Only messages of these event types.
+    pub event_types: Option<Vec<String>>,
+    /// Only messages on this channel.
+    pub channel: Option<String>,
+    /// Only messages with this tag.
+    pub tag: Option<String>,
+    /// Only deliveries in this state: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled.
+    pub status: Option<i64>,
+    /// Only deliveries with an attempt answered in this class: 0 (no answer), 100, 200, 300, 400, 500.
+    pub status_code_class: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkExpungeContentsIn {
+    /// Messages (ids or eventIds) whose payloads to expunge.
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+/// Svix `BulkExpungeStatus`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BulkExpungeStatus {
+    Expunged,
+    NotFound,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkExpungeContentsOut {
+    /// Each message named, as given: expunged, or not found in the application.
+    pub results: BTreeMap<String, BulkExpungeStatus>,
+}
+
+/// How many messages one bulk expunge may name.
+const MAX_BULK_EXPUNGE: usize = 1000;
 
 /// `[since, until)` from a body's fields, each error naming its field.
 fn window(since: &str, until: Option<&str>) -> ApiResult<(Timestamp, Timestamp)> {
@@ -463,6 +513,153 @@ pub async fn replay_missing(
         run.finish(outcome).await;
     });
     Ok((StatusCode::ACCEPTED, Json(ReplayOut::from(&task))))
+}
+
+/// Send again the endpoint's deliveries of messages created in `[since, until)` that match the filters (whatever their state unless `status` says), as a background task.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/bulk-replay", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid")),
+    request_body = BulkReplayIn,
+    responses((status = 202, body = ReplayOut, description = "the task runs; its data counts messagesSent"),
+        (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 409, body = HttpErrorOut, description = "the endpoint is disabled"),
+        (status = 422, body = HttpValidationError)))]
+pub async fn bulk_replay(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<BulkReplayIn>,
+) -> ApiResult<(StatusCode, Json<ReplayOut>)> {
+    let b = Loc::body();
+    let mut c = Checker::new();
+    for (i, t) in body.event_types.iter().flatten().enumerate() {
+        c.event_type_name(&b.field("eventTypes").index(i), t);
+    }
+    let channel = c
+        .channels(&b.field("channel"), body.channel.clone().map(|ch| vec![ch]))
+        .and_then(|mut v| v.pop());
+    if let Some(tag) = &body.tag {
+        c.event_id(&b.field("tag"), tag);
+    }
+    let status = body.status.and_then(|v| {
+        let s = DeliveryStatus::from_i64(v);
+        if s.is_none() {
+            c.error(
+                &b.field("status"),
+                "type_error.enum",
+                "status must be 0, 1, 2, 3 or 4",
+            );
+        }
+        s
+    });
+    let class = body.status_code_class.and_then(|v| {
+        if [0, 100, 200, 300, 400, 500].contains(&v) {
+            Some(v as i32)
+        } else {
+            c.error(
+                &b.field("statusCodeClass"),
+                "type_error.enum",
+                "statusCodeClass must be 0, 100, 200, 300, 400 or 500",
+            );
+            None
+        }
+    });
+    c.finish(())?;
+    let (since, until) = window(&body.since, body.until.as_deref())?;
+    let filter = ReplayFilter {
+        since,
+        until,
+        event_types: body.event_types,
+        channel,
+        tag: body.tag,
+        status,
+        status_code_class: class,
+    };
+    let app = state.app(&p, &app_id).await?;
+    let ep = enabled_endpoint(&state, &app, &ep_id).await?;
+    let (task, mut run) = start(
+        &state,
+        &p,
+        &app.id,
+        TaskKind::EndpointBulkReplay,
+        MESSAGES_SENT,
+    )
+    .await?;
+    let (store, engine) = (state.store.clone(), state.engine.clone());
+    tokio::spawn(async move {
+        let outcome = async {
+            let (mut after, mut sent) = (None::<String>, 0);
+            loop {
+                let ids = store
+                    .replayable_message_ids(&app.id, &ep.id, &filter, after.as_deref(), BATCH)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(last) = ids.last() else { break };
+                after = Some(last.clone());
+                let full = ids.len() == BATCH;
+                // An attempt under way keeps its own schedule (as a resend does).
+                let ids: Vec<String> = ids
+                    .into_iter()
+                    .filter(|m| !engine.is_sending(m, &ep.id))
+                    .collect();
+                sent += requeue(&engine, &app.id, &ep.id, &ids).await?;
+                run.set(MESSAGES_SENT, sent);
+                run.report().await?;
+                if !full {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        run.finish(outcome).await;
+    });
+    Ok((StatusCode::ACCEPTED, Json(ReplayOut::from(&task))))
+}
+
+/// Expunge the payloads of the messages named (ids or eventIds), now.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/bulk-expunge", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid")),
+    request_body = BulkExpungeContentsIn,
+    responses((status = 200, body = BulkExpungeContentsOut),
+        (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn bulk_expunge(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<BulkExpungeContentsIn>,
+) -> ApiResult<Json<BulkExpungeContentsOut>> {
+    let loc = Loc::body().field("ids");
+    let mut c = Checker::new();
+    if body.ids.len() > MAX_BULK_EXPUNGE {
+        c.error(
+            &loc,
+            "value_error.list.max_items",
+            format!("at most {MAX_BULK_EXPUNGE} ids per request"),
+        );
+    }
+    for (i, id) in body.ids.iter().enumerate() {
+        c.event_id(&loc.index(i), id);
+    }
+    c.finish(())?;
+    let app = state.app(&p, &app_id).await?;
+    let mut ids = body.ids;
+    ids.sort();
+    ids.dedup();
+    let found = state.store.expunge_messages(&app.id, &ids).await?;
+    let results = ids
+        .into_iter()
+        .zip(found)
+        .map(|(id, ok)| {
+            let st = if ok {
+                BulkExpungeStatus::Expunged
+            } else {
+                BulkExpungeStatus::NotFound
+            };
+            (id, st)
+        })
+        .collect();
+    Ok(Json(BulkExpungeContentsOut { results }))
 }
 
 /// Expunge the payload of every message of the application (and its attempts' response bodies), as a background task.

@@ -441,3 +441,118 @@ async fn bad_task_requests_name_the_field() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn bulk_replay_sends_the_matching_deliveries_again() {
+    let app = spawn().await;
+    let rx = Rx::start(200).await;
+    app.create_app("bulk").await;
+    let ep = app
+        .create_endpoint("bulk", json!({"url": rx.url, "uid": "ep"}))
+        .await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    let mut msgs = Vec::new();
+    for t in ["a", "a", "b"] {
+        let m = app
+            .send_message("bulk", json!({"eventType": t, "payload": {}}))
+            .await;
+        let id = m["id"].as_str().unwrap().to_string();
+        delivery_status(&app, "bulk", &id, &ep, 0).await;
+        msgs.push(id);
+    }
+    let path = "/api/v1/app/bulk/endpoint/ep/bulk-replay";
+
+    // Nothing failed: a replay of failed deliveries sends nothing.
+    let none = app
+        .post(path, &json!({"since": since_an_hour_ago(), "status": 2}))
+        .await
+        .expect(202);
+    let none = finished(&app, &assert_started(&none, "endpoint.bulk-replay")).await;
+    assert_eq!(none["data"]["messagesSent"], 0, "{none}");
+
+    let resp = app
+        .post(
+            path,
+            &json!({"since": since_an_hour_ago(), "eventTypes": ["a"], "statusCodeClass": 200}),
+        )
+        .await
+        .expect(202);
+    let task = finished(&app, &assert_started(&resp, "endpoint.bulk-replay")).await;
+    assert_eq!(task["status"], "finished", "{task}");
+    assert_eq!(task["data"]["messagesSent"], 2, "{task}");
+    wait_until(WAIT, "the replayed messages", || async {
+        (rx.count(&msgs[0]) == 2 && rx.count(&msgs[1]) == 2).then_some(())
+    })
+    .await;
+    assert_eq!(rx.count(&msgs[2]), 1, "another event type");
+
+    for (body, loc) in [
+        (
+            json!({"since": since_an_hour_ago(), "status": 7}),
+            json!(["body", "status"]),
+        ),
+        (
+            json!({"since": since_an_hour_ago(), "statusCodeClass": 250}),
+            json!(["body", "statusCodeClass"]),
+        ),
+        (
+            json!({"since": since_an_hour_ago(), "eventTypes": ["bad name"]}),
+            json!(["body", "eventTypes", 0]),
+        ),
+        (json!({"since": "soon"}), json!(["body", "since"])),
+    ] {
+        assert_validation(&app.post(path, &body).await, loc);
+    }
+}
+
+#[tokio::test]
+async fn bulk_expunge_says_what_it_found() {
+    let app = spawn().await;
+    app.create_app("bx").await;
+    let m1 = app
+        .send_message("bx", json!({"eventType": "a", "payload": {"secret": 1}}))
+        .await;
+    let m1 = m1["id"].as_str().unwrap().to_string();
+    app.send_message(
+        "bx",
+        json!({"eventType": "a", "eventId": "evt-2", "payload": {"secret": 2}}),
+    )
+    .await;
+    let kept = app
+        .send_message("bx", json!({"eventType": "a", "payload": {"secret": 3}}))
+        .await;
+    let out = app
+        .post(
+            "/api/v1/app/bx/msg/bulk-expunge",
+            &json!({"ids": [m1, "evt-2", "nope"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        out,
+        json!({"results": {m1.as_str(): "expunged", "evt-2": "expunged", "nope": "not-found"}})
+    );
+    for m in [m1.as_str(), "evt-2"] {
+        let msg = app
+            .get(&format!("/api/v1/app/bx/msg/{m}"))
+            .await
+            .expect(200);
+        assert_eq!(msg["payload"], json!({}), "{msg}");
+    }
+    let kept = app
+        .get(&format!(
+            "/api/v1/app/bx/msg/{}",
+            kept["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(kept["payload"], json!({"secret": 3}));
+    assert_validation(
+        &app.post(
+            "/api/v1/app/bx/msg/bulk-expunge",
+            &json!({"ids": ["bad id!"]}),
+        )
+        .await,
+        json!(["body", "ids", 0]),
+    );
+}
