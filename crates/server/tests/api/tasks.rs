@@ -556,3 +556,45 @@ async fn bulk_expunge_says_what_it_found() {
         json!(["body", "ids", 0]),
     );
 }
+
+#[tokio::test]
+async fn a_task_left_running_by_a_stopped_node_is_failed_at_its_next_start() {
+    let mut app = spawn().await;
+    app.create_app("x").await;
+    let id = "qtask_2zzzzzzzzzzzzzzzzzzzzzzzzzz";
+    {
+        // A task the previous run was in the middle of: its row, as that run left it.
+        let db = rusqlite::Connection::open(&app.db_path).unwrap();
+        let org: String = db
+            .query_row("SELECT org_id FROM applications LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        db.execute(
+            "INSERT INTO background_tasks (id, org_id, app_id, task, status, data, node, \
+             created_at, updated_at) VALUES (?1, ?2, NULL, 'endpoint.replay', 'running', \
+             '{\"messagesSent\":4}', 'local', ?3, ?3)",
+            rusqlite::params![id, org, now],
+        )
+        .unwrap();
+    }
+    let running = app
+        .get(&format!("/api/v1/background-task/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(running["status"], "running", "{running}");
+    app.shutdown().await;
+
+    let again = app.restart().await;
+    let task = again
+        .get(&format!("/api/v1/background-task/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["data"]["messagesSent"], 4, "progress kept: {task}");
+    assert!(
+        task["data"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped")),
+        "{task}"
+    );
+}
