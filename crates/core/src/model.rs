@@ -237,6 +237,8 @@ pub struct Message {
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
     pub timestamp: Timestamp,
+    /// Not delivered before this time (Svix `deliverAt`).
+    pub deliver_at: Option<Timestamp>,
 }
 
 /// Delivery state of a message to one endpoint (Svix `MessageStatus`).

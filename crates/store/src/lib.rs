@@ -127,7 +127,8 @@ mod tests {
             parse_url("postgres://u@h:5432/db?pool_size=3"),
             Ok(DatabaseUrl::Postgres(PgUrl {
                 url: "postgres://u@h:5432/db".into(),
-                pool_size: 3
+                pool_size: 3,
+                tls: Default::default(),
             }))
         );
         assert!(matches!(

@@ -182,10 +182,10 @@ pub(crate) fn event_type(r: &dyn Row) -> StoreResult<EventType> {
     })
 }
 
-pub(crate) const MSG_COLS: &str =
-    "m.id, m.app_id, m.event_type, m.event_id, m.payload, m.channels, m.tags, m.created_at";
+pub(crate) const MSG_COLS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.payload, m.channels, m.tags, m.created_at, \
+     m.deliver_at";
 /// How many columns [`MSG_COLS`] has.
-pub(crate) const MSG_WIDTH: usize = 8;
+pub(crate) const MSG_WIDTH: usize = 9;
 
 /// The message's columns (as [`MSG_COLS`]) and then its expiry.
 pub(crate) fn message_args(m: &Message, expires_at: Timestamp) -> Vec<Arg> {
@@ -198,6 +198,7 @@ pub(crate) fn message_args(m: &Message, expires_at: Timestamp) -> Vec<Arg> {
         opt(json_opt(&m.channels), Arg::Text),
         opt(json_opt(&m.tags), Arg::Text),
         m.timestamp.0.into(),
+        opt(m.deliver_at.map(|t| t.0), Arg::Int),
         expires_at.0.into(),
     ]
 }
@@ -216,6 +217,7 @@ pub(crate) fn message_at(r: &dyn Row, o: usize) -> StoreResult<Message> {
         channels: from_json_opt(r.opt_text(o + 5)?),
         tags: from_json_opt(r.opt_text(o + 6)?),
         timestamp: r.time(o + 7)?,
+        deliver_at: r.opt_time(o + 8)?,
     })
 }
 

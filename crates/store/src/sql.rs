@@ -13,6 +13,7 @@ use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter};
 pub(crate) const SUCCESS: i64 = DeliveryStatus::Success as i64;
 pub(crate) const PENDING: i64 = DeliveryStatus::Pending as i64;
 pub(crate) const FAIL: i64 = DeliveryStatus::Fail as i64;
+pub(crate) const CANCELED: i64 = DeliveryStatus::Canceled as i64;
 /// A running task's status, as stored.
 pub(crate) const TASK_RUNNING: &str = TaskStatus::Running.as_str();
 

@@ -83,6 +83,9 @@ pub enum Change {
     AppDeleted(String),
     /// New deliveries wait for any node to claim them.
     Deliveries,
+    /// Pending deliveries to the endpoint of messages created before the
+    /// time were canceled: engines drop the copies they hold.
+    Canceled(String, Timestamp),
 }
 
 impl Change {
@@ -93,6 +96,7 @@ impl Change {
             Change::App(id) => format!("app:{id}"),
             Change::AppDeleted(id) => format!("app_deleted:{id}"),
             Change::Deliveries => "deliveries".into(),
+            Change::Canceled(ep, before) => format!("canceled:{}:{ep}", before.0),
         }
     }
 
@@ -101,6 +105,13 @@ impl Change {
             Some(("endpoint", id)) => Some(Change::Endpoint(id.to_string())),
             Some(("app", id)) => Some(Change::App(id.to_string())),
             Some(("app_deleted", id)) => Some(Change::AppDeleted(id.to_string())),
+            Some(("canceled", rest)) => {
+                let (before, ep) = rest.split_once(':')?;
+                Some(Change::Canceled(
+                    ep.to_string(),
+                    Timestamp(before.parse().ok()?),
+                ))
+            }
             None if s == "deliveries" => Some(Change::Deliveries),
             _ => None,
         }
@@ -196,8 +207,9 @@ pub struct MessageRoute {
 
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Every delivery still to be attempted, oldest due first (the queue a
-    /// single node resumes at start).
+    /// Every delivery still to be attempted that a node holds, oldest due
+    /// first (the queue a single node resumes at start). Deliveries nobody
+    /// holds (scheduled far ahead) stay in the store until claimed when due.
     async fn queued_deliveries(&self, now: Timestamp) -> StoreResult<Vec<QueuedDelivery>>;
     /// Gives up on a pending delivery without an attempt (its endpoint is disabled).
     async fn fail_delivery(&self, msg_id: &str, endpoint_id: &str) -> StoreResult<()>;
@@ -228,6 +240,15 @@ pub trait DeliveryStore: Send + Sync {
     /// Records that `node` is alive at `now`; returns how many nodes have
     /// shown a sign of life since `now - window_ms`, this one included.
     async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize>;
+    /// Cancels the pending deliveries to the endpoint of messages created
+    /// before `created_before` (Svix `cancel-msgs`); returns how many, and
+    /// announces [`Change::Canceled`].
+    async fn cancel_deliveries(
+        &self,
+        endpoint_id: &str,
+        created_before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
     /// Messages created in `[since, until)` whose delivery to the endpoint failed.
     async fn failed_message_ids(
         &self,
@@ -280,6 +301,7 @@ mod tests {
             Change::App("app_1".into()),
             Change::AppDeleted("app_1".into()),
             Change::Deliveries,
+            Change::Canceled("ep_1".into(), Timestamp(1_700_000_000_000)),
         ] {
             assert_eq!(Change::decode(&c.encode()), Some(c));
         }

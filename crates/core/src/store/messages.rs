@@ -20,6 +20,8 @@ pub struct NewMessage {
     pub only_endpoint: Option<String>,
     /// When the payload is expunged (retention).
     pub expires_at: Timestamp,
+    /// Not delivered before this time (a scheduled message).
+    pub deliver_at: Option<Timestamp>,
     /// The node whose delivery engine takes the new deliveries (it was just
     /// handed them in memory); `None` leaves them for any node to claim.
     pub owner: Option<String>,
@@ -46,18 +48,26 @@ impl NewMessage {
             channels: self.channels,
             tags: self.tags,
             timestamp: now,
+            deliver_at: self.deliver_at,
         }
     }
 }
 
-/// The delivery of a just-accepted message to one endpoint: due at once.
+/// When a just-accepted message's deliveries are first due.
+pub fn first_due(msg: &Message) -> Timestamp {
+    msg.deliver_at
+        .map_or(msg.timestamp, |t| t.max(msg.timestamp))
+}
+
+/// The delivery of a just-accepted message to one endpoint: due at once,
+/// or at its `deliver_at` when that is later.
 pub fn first_delivery(msg: &Message, endpoint_id: String) -> Delivery {
     Delivery {
         msg_id: msg.id.clone(),
         endpoint_id,
         status: DeliveryStatus::Pending,
         attempts: 0,
-        next_attempt_at: Some(msg.timestamp),
+        next_attempt_at: Some(first_due(msg)),
     }
 }
 
@@ -155,6 +165,7 @@ mod tests {
             only_endpoint: only.map(String::from),
             expires_at: Timestamp(0),
             owner: None,
+            deliver_at: None,
         }
     }
 
@@ -177,5 +188,24 @@ mod tests {
         let d = first_delivery(&m, "ep_1".into());
         assert_eq!(d.next_attempt_at, Some(Timestamp(42)));
         assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 0));
+    }
+
+    #[test]
+    fn scheduled_messages_are_due_at_their_time_never_before_acceptance() {
+        let later = NewMessage {
+            deliver_at: Some(Timestamp(100)),
+            ..msg(None)
+        };
+        let m = later.accept("app_x", "msg_1".into(), Timestamp(42));
+        assert_eq!(
+            first_delivery(&m, "ep_1".into()).next_attempt_at,
+            Some(Timestamp(100))
+        );
+        let past = NewMessage {
+            deliver_at: Some(Timestamp(7)),
+            ..msg(None)
+        };
+        let m = past.accept("app_x", "msg_2".into(), Timestamp(42));
+        assert_eq!(first_due(&m), Timestamp(42));
     }
 }

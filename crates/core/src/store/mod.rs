@@ -62,7 +62,7 @@ pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
-pub use messages::{AppUsage, MessageStore, NewMessage, first_delivery};
+pub use messages::{AppUsage, MessageStore, NewMessage, first_delivery, first_due};
 pub use retention::{EXPUNGED_PAYLOAD, PurgeBatch, RetentionStore};
 pub use tasks::{
     NODE_STOPPED, TASK_ERROR_KEY, TaskFilter, TaskStore, dead_task_cutoff, failed_data,

@@ -1,10 +1,11 @@
-//! Manual delivery actions: resend, endpoint stats, example events
+//! Manual delivery actions: resend, cancel, endpoint stats, example events
 //! (recovering runs as a background task: `tasks`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use hookd_core::store::NewMessage;
+use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -20,6 +21,7 @@ use super::types::MessageOut;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(resend_message))
+        .routes(routes!(cancel_messages))
         .routes(routes!(get_endpoint_stats))
         .routes(routes!(send_example))
 }
@@ -165,6 +167,7 @@ pub async fn send_example(
         .accept(
             &app.id,
             NewMessage {
+                deliver_at: None,
                 event_type: body.event_type,
                 event_id: None,
                 payload,
@@ -180,4 +183,43 @@ pub async fn send_example(
         StatusCode::ACCEPTED,
         Json(MessageOut::new((*m).clone(), true)),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelMsgsIn {
+    /// Pending deliveries of messages created before this time are canceled.
+    #[schema(format = DateTime)]
+    pub created_before: String,
+}
+
+/// Cancel the endpoint's pending deliveries (waiting to be retried, or
+/// scheduled with `deliverAt`) of messages created before `createdBefore`.
+/// They are never attempted again and show as `canceled`; a resend still
+/// works. An attempt already under way finishes.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/cancel-msgs", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid")),
+    request_body = CancelMsgsIn,
+    responses((status = 204), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn cancel_messages(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CancelMsgsIn>,
+) -> ApiResult<StatusCode> {
+    let before = super::extract::parse_datetime(&body.created_before).ok_or_else(|| {
+        ApiError::field(
+            Loc::body().field("createdBefore"),
+            "type_error.datetime",
+            "must be an RFC 3339 date-time",
+        )
+    })?;
+    let app = state.app(&p, &app_id).await?;
+    let ep = state.endpoint(&app, &ep_id).await?;
+    state
+        .store
+        .cancel_deliveries(&ep.id, before, Timestamp::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

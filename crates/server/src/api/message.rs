@@ -95,6 +95,29 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         }
     }
     let own_retention = message_retention(&mut c, body);
+    let deliver_at = body.deliver_at.as_deref().and_then(|s| {
+        let loc = b.field("deliverAt");
+        match Timestamp::parse(s) {
+            None => {
+                c.error(
+                    &loc,
+                    "type_error.datetime",
+                    "deliverAt must be an RFC 3339 date-time",
+                );
+                None
+            }
+            Some(t) if t.0 > Timestamp::now().0 + MAX_SCHEDULE_AHEAD_MS => {
+                c.error(
+                    &loc,
+                    "value_error.datetime",
+                    "deliverAt must be at most 30 days ahead",
+                );
+                None
+            }
+            // A time that has passed: deliver at once, as if unscheduled.
+            Some(t) => (t.0 > Timestamp::now().0).then_some(t),
+        }
+    });
     c.finish(())?;
     let payload = payload.ok_or_else(|| {
         ApiError::field(b.field("payload"), "value_error.missing", "field required")
@@ -108,8 +131,12 @@ fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
         only_endpoint: None,
         owner: None,
         expires_at: Timestamp(own_retention.unwrap_or(0)),
+        deliver_at,
     })
 }
+
+/// How far ahead a message may be scheduled (`deliverAt`).
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 30 * 86_400_000;
 
 /// Send a message: it is stored with one delivery per matching endpoint
 /// before this returns, then delivered.
@@ -168,6 +195,10 @@ pub async fn create_message(
     };
     let mut msg = msg;
     msg.expires_at = state.expiry(&app, Some(msg.expires_at.0).filter(|&ms| ms > 0));
+    // Retention runs from delivery: a scheduled payload must outlive its wait.
+    if let Some(at) = msg.deliver_at {
+        msg.expires_at.0 = msg.expires_at.0.saturating_add(at.0 - Timestamp::now().0);
+    }
     let m = state.engine.accept(&app.id, msg).await?;
     state.metrics.messages_accepted.inc();
     Ok((

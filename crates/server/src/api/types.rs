@@ -364,6 +364,11 @@ pub struct MessageIn {
     pub payload_retention_period: Option<i64>,
     /// Hours this message's payload is kept (1-87600); wins over the days.
     pub payload_retention_hours: Option<i64>,
+    /// Deliver at this time (RFC 3339), at most 30 days ahead; a time that
+    /// has passed means at once. Unlike Svix, which asks for one minute to 24
+    /// hours ahead, hookd takes any time in that range.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deliver_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -377,6 +382,9 @@ pub struct MessageOut {
     pub channels: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
     pub timestamp: Timestamp,
+    /// When the message is delivered, if it was scheduled.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deliver_at: Option<Timestamp>,
 }
 
 fn empty_object() -> Box<RawValue> {
@@ -397,6 +405,7 @@ impl MessageOut {
             channels: m.channels,
             tags: m.tags,
             timestamp: m.timestamp,
+            deliver_at: m.deliver_at,
         }
     }
 }

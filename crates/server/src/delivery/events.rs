@@ -106,6 +106,7 @@ pub(crate) fn emit(engine: Engine, org_id: String, source_app_id: String, event:
             return;
         };
         let msg = NewMessage {
+            deliver_at: None,
             event_type: event.event_type.to_string(),
             event_id: None,
             payload: raw,

@@ -16,10 +16,19 @@ use super::{Command, Engine};
 impl Engine {
     /// Stores `msg` in the application with one delivery per endpoint that
     /// takes it, then queues them; returns the stored message.
+    ///
+    /// A message scheduled further ahead than the claimer looks is held by
+    /// no node: it waits in the store, costing no memory, until a claimer
+    /// takes it shortly before it is due (see `maintain`).
     pub async fn accept(&self, app_id: &str, mut msg: NewMessage) -> StoreResult<Arc<Message>> {
-        msg.owner = self.owner();
+        let horizon = Timestamp::now().0 + self.lookahead().as_millis() as i64;
+        let waits = msg.deliver_at.is_some_and(|t| t.0 > horizon);
+        msg.owner = if waits { None } else { self.owner() };
         let (m, deliveries) = self.store.create_message(app_id, msg).await?;
         let m = Arc::new(m);
+        if waits {
+            return Ok(m);
+        }
         let queued = deliveries
             .into_iter()
             .map(|d| QueuedDelivery::new(d, app_id))
@@ -63,6 +72,7 @@ impl Engine {
                 self.claim_wake.notify_one();
                 return;
             }
+            Change::Canceled(endpoint_id, before) => Command::Canceled(endpoint_id, before),
         };
         // A stopped scheduler has nothing cached.
         let _ = self.tx.send(command);

@@ -101,6 +101,9 @@ pub(crate) enum Command {
     AppDeleted(String),
     /// An application was changed (its throttleRate may apply to its endpoints).
     AppChanged(String),
+    /// Deliveries to the endpoint of messages created before the time were
+    /// canceled: drop the copies waiting here.
+    Canceled(String, Timestamp),
     Shutdown(Duration, oneshot::Sender<()>),
 }
 
@@ -138,9 +141,21 @@ const CLAIM_BATCH: usize = 500;
 
 /// Heartbeats, and on a shared store claims due deliveries nobody alive
 /// holds: at once when notified, else every `claim_interval`.
+///
+/// Claims look `lookahead` ahead, so a scheduled delivery is in the timer
+/// heap before it is due and goes out on time. On a store of its own a node
+/// claims only what nobody holds (scheduled messages): everything it held
+/// was resumed at start.
 async fn maintain(engine: Engine) {
     let cfg = engine.config.clone();
     let window = cfg.lease_timeout.as_millis() as i64;
+    let lookahead = engine.lookahead().as_millis() as i64;
+    // The claim's `now` is moved ahead; the dead-node window moves with it.
+    let dead_after = if cfg.shared_store {
+        window + lookahead
+    } else {
+        i64::MAX / 2
+    };
     let beat_every = cfg.lease_timeout / 3;
     let mut last_beat = std::time::Instant::now();
     loop {
@@ -178,9 +193,6 @@ async fn maintain(engine: Engine) {
                 }
             }
         }
-        if !cfg.shared_store {
-            continue;
-        }
         loop {
             let held = {
                 let s = engine.stats();
@@ -191,7 +203,13 @@ async fn maintain(engine: Engine) {
             }
             let claimed = engine
                 .store
-                .claim_due(&cfg.node_id, Timestamp::now(), window, CLAIM_BATCH, false)
+                .claim_due(
+                    &cfg.node_id,
+                    Timestamp(Timestamp::now().0 + lookahead),
+                    dead_after,
+                    CLAIM_BATCH,
+                    false,
+                )
                 .await;
             match claimed {
                 Ok(batch) => {
@@ -408,6 +426,11 @@ impl Engine {
         if self.recorder.send(ToRecord::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// How far ahead of due the claimer takes deliveries nobody holds.
+    pub fn lookahead(&self) -> Duration {
+        (self.config.claim_interval * 2).max(Duration::from_secs(2))
     }
 
     /// The node new deliveries should be held by: this one when it delivers,

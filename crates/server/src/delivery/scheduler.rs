@@ -246,6 +246,16 @@ impl Scheduler {
                     }
                 }
             }
+            Event::Command(Command::Canceled(endpoint_id, before)) => {
+                let floor =
+                    hookd_core::ids::floor_for_millis(hookd_core::ids::Kind::Message, before.0);
+                let canceled = |j: &Job| j.d.endpoint_id == endpoint_id && j.d.msg_id < floor;
+                self.heap.retain(|Reverse(d)| !canceled(&d.job));
+                if let Some(lane) = self.lanes.get_mut(&endpoint_id) {
+                    lane.ready.retain(|j| !canceled(j));
+                }
+                self.drop_idle_lane(&endpoint_id);
+            }
             Event::Command(Command::Shutdown(deadline, done)) => {
                 self.stopping = true;
                 *shutdown = Some((Instant::now() + deadline, done));

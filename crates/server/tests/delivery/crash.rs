@@ -306,3 +306,46 @@ async fn graceful_shutdown_finishes_and_records_the_delivery_in_flight() {
         "the delivery was sent again after the restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_keeps_scheduled_messages_near_and_far() {
+    let receiver = Receiver::always(Reply::ok()).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("hookd.db");
+    let http = client();
+    let mut server = Server::start(dir.path(), &db, 1).await;
+    let (s, app) = api(&http, &server.base, "/api/v1/app", &json!({"name": "s"})).await;
+    assert_eq!(s, 201, "{app}");
+    let app_id = id(&app);
+    let ep_path = format!("/api/v1/app/{app_id}/endpoint");
+    let (s, _) = api(&http, &server.base, &ep_path, &json!({"url": receiver.url})).await;
+    assert_eq!(s, 201);
+    // One held in memory (inside the claimer's lookahead), one in the store only.
+    let now = hookd_core::time::Timestamp::now().0;
+    let mut sent = BTreeMap::new();
+    for ahead in [1_500, 5_000] {
+        let at = hookd_core::time::Timestamp(now + ahead);
+        let (s, m) = api(
+            &http,
+            &server.base,
+            &format!("/api/v1/app/{app_id}/msg"),
+            &json!({"eventType": "s.t", "payload": {}, "deliverAt": at.to_rfc3339()}),
+        )
+        .await;
+        assert_eq!(s, 202, "{m}");
+        sent.insert(id(&m), at);
+    }
+    server.kill().await;
+    assert_eq!(receiver.count(), 0, "nothing is sent before its time");
+
+    let _again = Server::start(dir.path(), &db, 2).await;
+    let reqs = receiver.wait_for(2, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 2, "each scheduled message once");
+    for r in &reqs {
+        let due = sent[r.header("webhook-id")];
+        let arrived_ms = r.unix_secs * 1000;
+        // Whole seconds on the receiver's side: allow the rounding.
+        assert!(arrived_ms >= due.0 - 1_000, "sent before its time: {r:?}");
+    }
+}

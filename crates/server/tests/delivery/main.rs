@@ -24,6 +24,7 @@ mod python;
 mod receiver;
 mod retries;
 mod routing;
+mod scheduled;
 mod secrets;
 mod signatures;
 mod ssrf;

@@ -8,6 +8,7 @@ use deadpool_postgres::GenericClient;
 use hookd_core::store::{Change, StoreResult};
 
 use super::conn::query;
+use super::tls::Connector;
 use crate::hub::Hub;
 
 /// The channel nodes LISTEN on.
@@ -28,9 +29,15 @@ pub(super) async fn notify(
 /// notifications between checkouts) and tells the hub of each change made
 /// by another store, reconnecting after failures. Notifications missed while
 /// disconnected are covered by the caches' TTLs and the claimer's polling.
-pub(super) async fn listen(config: tokio_postgres::Config, hub: Arc<Hub>, origin: String) {
+/// It connects through the pool's `connector`, so with the same TLS.
+pub(super) async fn listen(
+    config: tokio_postgres::Config,
+    connector: Connector,
+    hub: Arc<Hub>,
+    origin: String,
+) {
     loop {
-        match config.connect(tokio_postgres::NoTls).await {
+        match connector.connect(&config).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {

@@ -1,5 +1,5 @@
 //! PostgreSQL connections: the database URL, the pool, error mapping and the
-//! helpers every store operation runs through.
+//! helpers every store operation runs through. TLS is `tls`'s.
 //!
 //! Invariants:
 //! - no operation waits unboundedly: getting a connection (pool wait and
@@ -21,8 +21,9 @@ use deadpool_postgres::{
 use hookd_core::store::{Conflict, StoreError, StoreResult};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, Row};
 
+use super::tls::{self, Connector, TlsSettings};
 use crate::sql::{Arg, Sql};
 
 /// Connections in the pool when the URL does not say (`?pool_size=N`).
@@ -44,18 +45,22 @@ pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(20);
 /// A parsed `postgres://` / `postgresql://` database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgUrl {
-    /// The URL as given, less hookd's own query parameters (libpq syntax,
-    /// understood by tokio-postgres).
+    /// The URL as given, less hookd's own query parameters and the TLS ones
+    /// (libpq syntax, understood by tokio-postgres).
     pub url: String,
     /// Size of the connection pool.
     pub pool_size: usize,
+    /// `sslmode` and `sslrootcert`, checked, with the roots they name loaded.
+    pub tls: TlsSettings,
 }
 
 impl PgUrl {
-    /// Parses a PostgreSQL URL. hookd's own parameter `pool_size` is taken
-    /// out; the others (`sslmode`, `connect_timeout`, `options`,
-    /// `application_name`, …) go to the driver and are checked here, so a
-    /// bad URL fails at configuration time rather than at first use.
+    /// Parses a PostgreSQL URL. hookd's own parameter `pool_size` and the
+    /// TLS ones (`sslmode`, `sslrootcert`: hookd sets up TLS itself) are
+    /// taken out; the others (`connect_timeout`, `options`,
+    /// `application_name`, …) go to the driver. All are checked here, the
+    /// root certificates loaded too, so a bad URL fails at configuration
+    /// time rather than at first use.
     pub fn parse(url: &str) -> Result<PgUrl, String> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err("a PostgreSQL URL starts with postgres:// or postgresql://".into());
@@ -65,9 +70,19 @@ impl PgUrl {
             None => (url, None),
         };
         let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut sslmode = None;
+        let mut sslrootcert = None;
         let mut rest = Vec::new();
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
+                Some(("sslmode", v)) => sslmode = Some(decode("sslmode", v)?),
+                Some(("sslrootcert", v)) => sslrootcert = Some(decode("sslrootcert", v)?),
+                Some((key @ ("sslcert" | "sslkey" | "sslpassword"), _)) => {
+                    return Err(format!(
+                        "{key} is not supported: hookd does not present client certificates \
+                         to PostgreSQL (authenticate with a password)"
+                    ));
+                }
                 Some(("pool_size", v)) => {
                     pool_size = v
                         .parse::<usize>()
@@ -88,24 +103,19 @@ impl PgUrl {
         } else {
             format!("{base}?{}", rest.join("&"))
         };
-        let config = url.parse::<tokio_postgres::Config>().map_err(|e| {
+        url.parse::<tokio_postgres::Config>().map_err(|e| {
             // The driver's message names the bad part, never the password.
             match std::error::Error::source(&e) {
                 Some(cause) => format!("invalid PostgreSQL URL: {e}: {cause}"),
                 None => format!("invalid PostgreSQL URL: {e}"),
             }
         })?;
-        if matches!(
-            config.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Require
-        ) {
-            return Err(
-                "sslmode=require is not supported: this build of hookd connects to PostgreSQL \
-                 without TLS (use a private network or a local TLS proxy)"
-                    .into(),
-            );
-        }
-        Ok(PgUrl { url, pool_size })
+        let tls = TlsSettings::from_params(sslmode.as_deref(), sslrootcert.as_deref())?;
+        Ok(PgUrl {
+            url,
+            pool_size,
+            tls,
+        })
     }
 
     /// The driver configuration, with hookd's defaults for what the URL leaves out.
@@ -125,6 +135,16 @@ impl PgUrl {
         if config.get_application_name().is_none() {
             config.application_name("hookd");
         }
+        if config.get_hosts().is_empty() {
+            // The driver names the TLS server after `host` alone and refuses
+            // a handshake without one, so a URL with only `hostaddr` would
+            // fail against any server offering TLS; the address is the only
+            // name such a server can be checked against (an IP SAN).
+            for addr in config.get_hostaddrs().to_vec() {
+                config.host(addr.to_string());
+            }
+        }
+        config.ssl_mode(tls::driver_mode(self.tls.mode(), &config));
         // hookd's settings first, so the same setting in the URL's own
         // `options` (applied later by the server) overrides them.
         let ours = format!(
@@ -140,11 +160,24 @@ impl PgUrl {
     }
 }
 
-/// Builds the pool; no connection is made until one is needed.
-pub(crate) fn pool(config: tokio_postgres::Config, size: usize) -> StoreResult<Pool> {
-    let manager = Manager::from_config(
+/// A query parameter's value, percent-decoded as the driver decodes its own.
+fn decode(key: &str, value: &str) -> Result<String, String> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| format!("{key} is not valid UTF-8 once percent-decoded"))
+}
+
+/// Builds the pool, connecting through `connector`; no connection is made
+/// until one is needed.
+pub(crate) fn pool(
+    config: tokio_postgres::Config,
+    size: usize,
+    connector: Connector,
+) -> StoreResult<Pool> {
+    let manager = Manager::from_connect(
         config,
-        NoTls,
+        connector,
         ManagerConfig {
             // A connection the server closed is detected by `is_closed`; a
             // test query on every checkout would double the round trips.
@@ -208,6 +241,11 @@ fn pool_err(e: PoolError) -> StoreError {
         PoolError::Timeout(_) => {
             StoreError::unavailable("timed out waiting for a PostgreSQL connection")
         }
+        PoolError::Backend(e) if tls::is_handshake_failure(&e) => StoreError::unavailable_from(
+            "cannot connect to PostgreSQL: the TLS handshake failed (see sslmode and \
+             sslrootcert in the database URL)",
+            e,
+        ),
         PoolError::Backend(e) => StoreError::unavailable_from("cannot connect to PostgreSQL", e),
         other => StoreError::unavailable_from("PostgreSQL pool", other),
     }
@@ -395,8 +433,53 @@ mod tests {
         assert!(PgUrl::parse("postgres://h/db?pool_size=0").is_err());
         assert!(PgUrl::parse("postgres://h/db?pool_size=x").is_err());
         assert!(PgUrl::parse("postgres://h/db?no_such_option=1").is_err());
-        assert!(PgUrl::parse("postgres://h/db?sslmode=require").is_err());
         assert!(PgUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_and_checked() {
+        use crate::postgres::SslMode;
+        let u = PgUrl::parse("postgres://u@h/db?sslmode=require&application_name=x").unwrap();
+        assert_eq!(u.url, "postgres://u@h/db?application_name=x");
+        assert_eq!(u.tls.mode(), SslMode::Require);
+        let c = u.config().unwrap();
+        assert_eq!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        let c = PgUrl::parse("postgres://h/db").unwrap().config().unwrap();
+        assert_eq!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Prefer);
+        let c = PgUrl::parse("postgres://h/db?sslmode=disable")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Disable);
+
+        let e = PgUrl::parse("postgres://h/db?sslmode=verify_full").unwrap_err();
+        assert!(e.contains("sslmode") && e.contains("verify_full"), "{e}");
+        let e = PgUrl::parse("postgres://h/db?sslmode=require&sslrootcert=%2Fno%2Fsuch.pem")
+            .unwrap_err();
+        assert!(
+            e.contains("sslrootcert") && e.contains("/no/such.pem"),
+            "{e}"
+        );
+        let e = PgUrl::parse("postgres://h/db?sslcert=c.pem&sslkey=k.pem").unwrap_err();
+        assert!(e.contains("sslcert"), "{e}");
+        let e = PgUrl::parse("postgres://h/db?sslrootcert=%FF").unwrap_err();
+        assert!(e.contains("sslrootcert"), "{e}");
+    }
+
+    #[test]
+    fn a_hostaddr_alone_names_the_tls_server() {
+        use tokio_postgres::config::Host;
+        let c = PgUrl::parse("postgres://u@/db?hostaddr=10.0.0.7&sslmode=require")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.get_hosts(), [Host::Tcp("10.0.0.7".into())]);
+        assert_eq!(c.get_hostaddrs().len(), 1);
+        let c = PgUrl::parse("postgres://u@db.internal/db?hostaddr=10.0.0.7")
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.get_hosts(), [Host::Tcp("db.internal".into())]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use const_format::concatcp;
+use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
     Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
     ReplayFilter, StoreResult, claim_holders, sort_claimed,
@@ -16,7 +17,7 @@ use super::rows::{all, col};
 use crate::listings;
 use crate::records::{self, QUEUED_COLS};
 use crate::sql::Dialect;
-use crate::sql::{FAIL, PENDING};
+use crate::sql::{CANCELED, FAIL, PENDING};
 
 #[async_trait]
 impl DeliveryStore for PostgresStore {
@@ -30,7 +31,8 @@ impl DeliveryStore for PostgresStore {
                     QUEUED_COLS,
                     " FROM deliveries WHERE status = ",
                     PENDING,
-                    " ORDER BY next_attempt_at NULLS FIRST, msg_id, endpoint_id"
+                    " AND lease_owner IS NOT NULL \
+                     ORDER BY next_attempt_at NULLS FIRST, msg_id, endpoint_id"
                 ),
                 &[],
             )
@@ -57,6 +59,36 @@ impl DeliveryStore for PostgresStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn cancel_deliveries(
+        &self,
+        endpoint_id: &str,
+        created_before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let floor = ids::floor_for_millis(Kind::Message, created_before.0);
+        let change = Change::Canceled(endpoint_id.to_string(), created_before);
+        let n = self
+            .transaction("cancel_deliveries", Mode::Write, async |t| {
+                let n = execute(
+                    t,
+                    concatcp!(
+                        "UPDATE deliveries SET status = ",
+                        CANCELED,
+                        ", next_attempt_at = NULL, lease_owner = NULL, updated_at = $3 \
+                         WHERE endpoint_id = $1 AND msg_id < $2 AND status = ",
+                        PENDING
+                    ),
+                    &[&endpoint_id, &floor, &now.0],
+                )
+                .await?;
+                notify(t, &self.origin, &change).await?;
+                Ok(n)
+            })
+            .await?;
+        self.emit(change);
+        Ok(n)
     }
 
     async fn requeue(

@@ -7,7 +7,7 @@ use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Delivery, Endpoint, Message};
 use hookd_core::store::{
     AppUsage, AttemptFilter, Change, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage,
-    Page, StoreResult, first_delivery,
+    Page, StoreResult, first_delivery, first_due,
 };
 use hookd_core::time::Timestamp;
 
@@ -76,7 +76,8 @@ impl MessageStore for PostgresStore {
                 execute_unique(
                     t,
                     "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
-                     tags, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     tags, created_at, deliver_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &params(&message_args(&m, expires_at)),
                     Conflict::EventId,
                 )
@@ -91,9 +92,16 @@ impl MessageStore for PostgresStore {
                              attempts, next_attempt_at, lease_owner, created_at, updated_at) \
                              SELECT $1, ep, $2, ",
                             PENDING,
-                            ", 0, $3, $5, $3, $3 FROM unnest($4::text[]) AS ep"
+                            ", 0, $6, $5, $3, $3 FROM unnest($4::text[]) AS ep"
                         ),
-                        &[&m.id, &m.app_id, &m.timestamp.0, &targets, &owner],
+                        &[
+                            &m.id,
+                            &m.app_id,
+                            &m.timestamp.0,
+                            &targets,
+                            &owner,
+                            &first_due(&m).0,
+                        ],
                     )
                     .await?;
                     if unclaimed {

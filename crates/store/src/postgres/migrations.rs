@@ -15,6 +15,7 @@ use super::conn::{Mode, pg_err, transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_tasks_headers_auth.sql"),
+    include_str!("../../migrations/postgres/0003_scheduled.sql"),
 ];
 
 /// The advisory lock key that serialises migrations ("hookd" in ASCII).

@@ -6,6 +6,7 @@
 //! | module | implements |
 //! | --- | --- |
 //! | `conn` | the URL, the pool, error mapping, statement helpers |
+//! | `tls` | `sslmode` and `sslrootcert`: the rustls setup, and the connector every connection goes through |
 //! | `rows` | column lists and row decoding |
 //! | `changes` | NOTIFY/LISTEN: telling the other nodes of changes |
 //! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention`, `tasks` | the store trait of the same name in `hookd_core::store` |
@@ -32,6 +33,7 @@ mod migrations;
 mod retention;
 mod rows;
 mod tasks;
+mod tls;
 
 use std::sync::{Arc, Once};
 
@@ -41,6 +43,8 @@ use hookd_core::store::{Change, Observer, Store, StoreError, StoreResult, Watche
 
 use conn::Mode;
 pub use conn::{DEFAULT_POOL_SIZE, PgUrl};
+use tls::Connector;
+pub use tls::{RootSource, SslMode, TlsSettings};
 
 use crate::hub::Hub;
 use crate::seal::Sealer;
@@ -49,6 +53,8 @@ use crate::seal::Sealer;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// The pool's TLS setup, for the LISTEN connection too.
+    connector: Connector,
     hub: Arc<Hub>,
     /// Tags this store's notifications, so its own LISTEN skips them (they
     /// were told to the watchers already, when their transaction committed).
@@ -57,12 +63,18 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    fn new(pool: Pool, config: tokio_postgres::Config, hub: Arc<Hub>) -> PostgresStore {
+    fn new(
+        pool: Pool,
+        config: tokio_postgres::Config,
+        connector: Connector,
+        hub: Arc<Hub>,
+    ) -> PostgresStore {
         let mut b = [0u8; 8];
         hookd_core::random::fill(&mut b);
         PostgresStore {
             pool,
             config,
+            connector,
             hub,
             origin: b.iter().map(|x| format!("{x:02x}")).collect(),
             listening: Once::new(),
@@ -74,11 +86,12 @@ impl PostgresStore {
     /// timeout.
     pub async fn connect(url: &PgUrl, sealer: Sealer) -> StoreResult<PostgresStore> {
         let config = url.config()?;
-        let pool = conn::pool(config.clone(), url.pool_size)?;
+        let connector = Connector::new(&url.tls)?;
+        let pool = conn::pool(config.clone(), url.pool_size, connector.clone())?;
         let hub = Arc::new(Hub::new(sealer));
         migrations::apply(&pool).await?;
         endpoints::reseal_credentials(&pool, &hub).await?;
-        Ok(PostgresStore::new(pool, config, hub))
+        Ok(PostgresStore::new(pool, config, connector, hub))
     }
 
     /// [`PostgresStore::connect`] for synchronous callers (`hookd_store::open`,
@@ -91,7 +104,9 @@ impl PostgresStore {
     /// runtime, where the store is used.
     pub fn open(url: &PgUrl, sealer: Sealer) -> StoreResult<PostgresStore> {
         let config = url.config()?;
+        let connector = Connector::new(&url.tls)?;
         let migrate_config = config.clone();
+        let migrate_connector = connector.clone();
         let hub = Arc::new(Hub::new(sealer));
         let start_hub = hub.clone();
         std::thread::Builder::new()
@@ -102,7 +117,7 @@ impl PostgresStore {
                     .build()
                     .map_err(|e| StoreError::backend_from("cannot start a runtime", e))?;
                 rt.block_on(async {
-                    let pool = conn::pool(migrate_config, 1)?;
+                    let pool = conn::pool(migrate_config, 1, migrate_connector)?;
                     migrations::apply(&pool).await?;
                     endpoints::reseal_credentials(&pool, &start_hub).await
                 })
@@ -110,8 +125,8 @@ impl PostgresStore {
             .map_err(|e| StoreError::backend_from("cannot start the migration thread", e))?
             .join()
             .map_err(|_| StoreError::backend("the migration thread panicked"))??;
-        let pool = conn::pool(config.clone(), url.pool_size)?;
-        Ok(PostgresStore::new(pool, config, hub))
+        let pool = conn::pool(config.clone(), url.pool_size, connector.clone())?;
+        Ok(PostgresStore::new(pool, config, connector, hub))
     }
 
     /// The connection pool (for features built on this store, such as claims).
@@ -119,8 +134,9 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// The driver configuration the pool connects with, for dedicated
-    /// connections (a LISTEN must own its connection to see notifications).
+    /// The driver configuration the pool connects with. It does not carry
+    /// the URL's TLS setup (hookd's connector does), so a connection made
+    /// from it alone may not be encrypted as the pool's are.
     pub fn pg_config(&self) -> &tokio_postgres::Config {
         &self.config
     }
@@ -159,6 +175,7 @@ impl Store for PostgresStore {
         self.listening.call_once(|| {
             tokio::spawn(changes::listen(
                 self.config.clone(),
+                self.connector.clone(),
                 self.hub.clone(),
                 self.origin.clone(),
             ));

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use const_format::concatcp;
+use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery, ReplayFilter,
-    StoreResult, claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
+    ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::params;
@@ -15,7 +16,7 @@ use super::rows::{execute, query_one, query_rows, query_sql};
 use crate::listings;
 use crate::records::{self, QUEUED_COLS};
 use crate::sql::Dialect;
-use crate::sql::{FAIL, PENDING};
+use crate::sql::{CANCELED, FAIL, PENDING};
 
 #[async_trait]
 impl DeliveryStore for SqliteStore {
@@ -29,7 +30,7 @@ impl DeliveryStore for SqliteStore {
                         QUEUED_COLS,
                         " FROM deliveries WHERE status = ",
                         PENDING,
-                        " ORDER BY next_attempt_at, msg_id, endpoint_id"
+                        " AND lease_owner IS NOT NULL ORDER BY next_attempt_at, msg_id, endpoint_id"
                     ),
                     [],
                     |r| records::queued(r, now),
@@ -56,6 +57,38 @@ impl DeliveryStore for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn cancel_deliveries(
+        &self,
+        endpoint_id: &str,
+        created_before: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let (e, floor) = (
+            endpoint_id.to_string(),
+            ids::floor_for_millis(Kind::Message, created_before.0),
+        );
+        let n = self
+            .db
+            .write("cancel_deliveries", move |conn| {
+                execute(
+                    conn,
+                    concatcp!(
+                        "UPDATE deliveries SET status = ",
+                        CANCELED,
+                        ", next_attempt_at = NULL, lease_owner = NULL, updated_at = ?3 \
+                         WHERE endpoint_id = ?1 AND msg_id < ?2 AND status = ",
+                        PENDING
+                    ),
+                    params![e, floor, now.0],
+                )
+            })
+            .await?;
+        self.db
+            .hub
+            .emit(Change::Canceled(endpoint_id.to_string(), created_before));
+        Ok(n as u64)
     }
 
     async fn requeue(

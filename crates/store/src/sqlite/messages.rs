@@ -5,7 +5,7 @@ use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Delivery, Endpoint, Message};
 use hookd_core::store::{
     AppUsage, AttemptFilter, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage, Page,
-    StoreResult, first_delivery,
+    StoreResult, first_delivery, first_due,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::{Connection, params};
@@ -61,7 +61,8 @@ impl MessageStore for SqliteStore {
                 execute_unique(
                     conn,
                     "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
-                     tags, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     tags, created_at, deliver_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     message_args(&m, expires_at),
                     Conflict::EventId,
                 )?;
@@ -71,13 +72,20 @@ impl MessageStore for SqliteStore {
                          next_attempt_at, lease_owner, created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ",
                         PENDING,
-                        ", 0, ?4, ?5, ?4, ?4)"
+                        ", 0, ?6, ?5, ?4, ?4)"
                     ))
                     .map_err(db_err)?;
                 let mut deliveries = Vec::with_capacity(targets.len());
                 for ep in targets {
                     insert
-                        .execute(params![m.id, ep, m.app_id, m.timestamp.0, owner])
+                        .execute(params![
+                            m.id,
+                            ep,
+                            m.app_id,
+                            m.timestamp.0,
+                            owner,
+                            first_due(&m).0
+                        ])
                         .map_err(db_err)?;
                     deliveries.push(first_delivery(&m, ep));
                 }

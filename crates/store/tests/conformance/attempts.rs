@@ -19,7 +19,7 @@ async fn setup(s: &dyn Store) -> Setup {
     let org = s.ensure_org("acme").await.unwrap();
     let app = s.create_app(app(&org.id, None)).await.unwrap().id;
     let ep = s.create_endpoint(endpoint(&app)).await.unwrap().id;
-    let (m, _) = s.create_message(&app, msg("a")).await.unwrap();
+    let (m, _) = s.create_message(&app, held("a")).await.unwrap();
     Setup { app, ep, msg: m.id }
 }
 
@@ -100,7 +100,7 @@ conformance! {
         assert_eq!(e, AttemptEffects { attempts: 2, failing_since: Some(t0), ..Default::default() });
 
         // A success ends the run; the next failure starts a new one.
-        let (m2, _) = s.create_message(&x.app, msg("a")).await.unwrap();
+        let (m2, _) = s.create_message(&x.app, held("a")).await.unwrap();
         let e = s
             .record_attempt(attempt(&x.app, &m2.id, &x.ep, 200, Timestamp(t1.0 + 1), NextStep::Success))
             .await

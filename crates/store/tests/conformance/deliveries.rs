@@ -17,9 +17,9 @@ conformance! {
         let a = s.create_app(app(&org.id, None)).await.unwrap();
         let e1 = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
         let e2 = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
-        let (m1, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let (m1, _) = s.create_message(&a.id, held("a")).await.unwrap();
         tick().await;
-        let (m2, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let (m2, _) = s.create_message(&a.id, held("a")).await.unwrap();
         let far = Timestamp(m2.timestamp.0 + 3_600_000);
         let near = Timestamp(m2.timestamp.0 + 60_000);
         s.record_attempts(vec![
@@ -30,7 +30,7 @@ conformance! {
         ])
         .await
         .unwrap();
-        let (m3, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let (m3, _) = s.create_message(&a.id, held("a")).await.unwrap();
         let now = Timestamp(m3.timestamp.0 + 10);
         let q = s.queued_deliveries(now).await.unwrap();
         let got: Vec<(String, String, i64, Timestamp)> = q
@@ -85,11 +85,11 @@ conformance! {
         let mut e = endpoint(&a.id);
         e.filter_types = Some(strings(&["only.this"]));
         let ep = s.create_endpoint(e).await.unwrap().id;
-        let (routed, d) = s.create_message(&a.id, msg("only.this")).await.unwrap();
+        let (routed, d) = s.create_message(&a.id, held("only.this")).await.unwrap();
         assert_eq!(d.len(), 1);
-        let (unrouted, d) = s.create_message(&a.id, msg("other")).await.unwrap();
+        let (unrouted, d) = s.create_message(&a.id, held("other")).await.unwrap();
         assert!(d.is_empty());
-        let (foreign, _) = s.create_message(&b.id, msg("only.this")).await.unwrap();
+        let (foreign, _) = s.create_message(&b.id, held("only.this")).await.unwrap();
         s.record_attempt(attempt(&a.id, &routed.id, &ep, 500, Timestamp::now(), NextStep::Fail))
             .await
             .unwrap();
@@ -101,7 +101,7 @@ conformance! {
             foreign.id.clone(),
             "msg_missing".to_string(),
         ];
-        let out = s.requeue(&a.id, &ep, &ids, now, None).await.unwrap();
+        let out = s.requeue(&a.id, &ep, &ids, now, Some("node-1")).await.unwrap();
         let want = |m: &str| QueuedDelivery {
             msg_id: m.to_string(),
             endpoint_id: ep.clone(),
@@ -415,5 +415,49 @@ conformance! {
         // …and an unowned requeue is anyone's.
         s.requeue(&a.id, &ep, std::slice::from_ref(&m.id), now, None).await.unwrap();
         assert_eq!(s.claim_due("api-node", now, DEAD_AFTER, 10, false).await.unwrap().len(), 1);
+    }
+
+    async fn scheduled_messages_wait_unheld_and_cancel_by_creation_time(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let at = Timestamp(Timestamp::now().0 + 3_600_000);
+        let (m, d) = s
+            .create_message(&a.id, NewMessage { deliver_at: Some(at), ..msg("a") })
+            .await
+            .unwrap();
+        assert_eq!(m.deliver_at, Some(at));
+        assert_eq!(d[0].next_attempt_at, Some(at));
+        assert_eq!(s.get_message_by_id(&m.id).await.unwrap().unwrap().deliver_at, Some(at));
+        // Held by nobody: not resumed at start, claimed only once due.
+        assert!(s.queued_deliveries(Timestamp::now()).await.unwrap().is_empty());
+        assert!(s.claim_due("node-a", Timestamp::now(), 30_000, 10, false).await.unwrap().is_empty());
+        let due = s.claim_due("node-a", Timestamp(at.0 + 1), 30_000, 10, false).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].due, at);
+
+        // cancel-msgs: pending deliveries of messages created before the cut.
+        let (m2, _) = s.create_message(&a.id, held("a")).await.unwrap();
+        tick().await;
+        let cut = Timestamp::now();
+        tick().await;
+        let (m3, _) = s.create_message(&a.id, held("a")).await.unwrap();
+        s.record_attempt(attempt(&a.id, &m2.id, &ep, 200, Timestamp::now(), NextStep::Success)).await.unwrap();
+        assert_eq!(s.cancel_deliveries(&ep, cut, Timestamp::now()).await.unwrap(), 1, "m only: m2 succeeded");
+        for (id, want) in [
+            (&m.id, DeliveryStatus::Canceled),
+            (&m2.id, DeliveryStatus::Success),
+            (&m3.id, DeliveryStatus::Pending),
+        ] {
+            let page = s.list_destinations(&a.id, id, &asc(10)).await.unwrap();
+            assert_eq!(page.data[0].1.status, want, "{id}");
+        }
+        let queued: Vec<String> = s.queued_deliveries(Timestamp::now()).await.unwrap().into_iter().map(|q| q.msg_id).collect();
+        assert!(!queued.contains(&m.id), "{queued:?}");
+        assert!(queued.contains(&m3.id), "{queued:?}");
+        let stats = s.endpoint_stats(&a.id, &ep, None, None).await.unwrap();
+        assert_eq!(stats.canceled, 1, "{stats:?}");
+        assert_eq!(s.cancel_deliveries(&ep, cut, Timestamp::now()).await.unwrap(), 0, "twice");
     }
 }

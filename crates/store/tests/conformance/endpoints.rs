@@ -142,7 +142,7 @@ conformance! {
         let b = s.create_app(app(&org.id, None)).await.unwrap();
         let e1 = s.create_endpoint(endpoint(&a.id)).await.unwrap();
         let e2 = s.create_endpoint(endpoint(&a.id)).await.unwrap();
-        let (m, d) = s.create_message(&a.id, msg("x")).await.unwrap();
+        let (m, d) = s.create_message(&a.id, held("x")).await.unwrap();
         assert_eq!(d.len(), 2);
         let r = attempt(&a.id, &m.id, &e1.id, 503, Timestamp::now(), NextStep::Retry(Timestamp::now()));
         let att = r.attempt.id.clone();

@@ -110,7 +110,7 @@ conformance! {
         let a = s.create_app(app(&org.id, None)).await.unwrap();
         let b = s.create_app(app(&org.id, None)).await.unwrap();
         s.create_endpoint(endpoint(&a.id)).await.unwrap();
-        let mut m = msg("a");
+        let mut m = held("a");
         m.event_id = Some("evt-1".into());
         let (first, _) = s.create_message(&a.id, m.clone()).await.unwrap();
         let err = s.create_message(&a.id, m.clone()).await.unwrap_err();
@@ -124,8 +124,8 @@ conformance! {
         assert_eq!(s.get_message(&a.id, "evt-1").await.unwrap().unwrap().id, first.id);
         assert_eq!(s.get_message(&b.id, "evt-1").await.unwrap().unwrap().id, other.id);
         // Messages without eventId never conflict.
-        s.create_message(&a.id, msg("a")).await.unwrap();
-        s.create_message(&a.id, msg("a")).await.unwrap();
+        s.create_message(&a.id, held("a")).await.unwrap();
+        s.create_message(&a.id, held("a")).await.unwrap();
     }
 
     async fn get_by_id_and_event_id_keeps_the_payload_verbatim(cx) {

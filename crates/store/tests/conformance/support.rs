@@ -399,6 +399,16 @@ pub fn msg(event_type: &str) -> NewMessage {
         only_endpoint: None,
         owner: None,
         expires_at: Timestamp(Timestamp::now().0 + 90 * 86_400_000),
+        deliver_at: None,
+    }
+}
+
+/// A message whose deliveries a node holds from the start, as a node that
+/// delivers writes them (`msg`'s are held by nobody, as an API-only node's).
+pub fn held(event_type: &str) -> NewMessage {
+    NewMessage {
+        owner: Some("node-1".into()),
+        ..msg(event_type)
     }
 }
 
