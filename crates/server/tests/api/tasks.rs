@@ -598,3 +598,58 @@ async fn a_task_left_running_by_a_stopped_node_is_failed_at_its_next_start() {
         "{task}"
     );
 }
+
+#[tokio::test]
+async fn restricted_portal_tokens_see_their_applications_tasks_and_cannot_purge() {
+    let app = spawn().await;
+    let rx = Rx::start(200).await;
+    let mut tasks = Vec::new();
+    for a in ["mine", "theirs"] {
+        app.create_app(a).await;
+        app.create_endpoint(a, json!({"url": rx.url, "uid": "ep"}))
+            .await;
+        let t = app
+            .post(
+                &format!("/api/v1/app/{a}/endpoint/ep/recover"),
+                &json!({"since": since_an_hour_ago()}),
+            )
+            .await
+            .expect(202);
+        tasks.push(t["id"].as_str().unwrap().to_string());
+    }
+    let mine = app.get("/api/v1/app/mine").await.expect(200);
+    let token = app
+        .post(
+            &format!(
+                "/api/v1/auth/app-portal-access/{}",
+                mine["id"].as_str().unwrap()
+            ),
+            // Without capabilities a portal token is an application key,
+            // free to purge; a restricted one is limited to what they allow.
+            &json!({"capabilities": ["ViewBase", "CreateAttempts", "ManageEndpoint"]}),
+        )
+        .await
+        .expect(200)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = send(app.request_as(&token, Method::GET, "/api/v1/background-task"))
+        .await
+        .expect(200);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["data"][0]["id"], tasks[0].as_str());
+    let theirs = send(app.request_as(
+        &token,
+        Method::GET,
+        &format!("/api/v1/background-task/{}", tasks[1]),
+    ))
+    .await;
+    assert_error(&theirs, 404, "not_found");
+    let purge = send(app.request_as(
+        &token,
+        Method::POST,
+        "/api/v1/app/mine/msg/expunge-all-contents",
+    ))
+    .await;
+    assert_error(&purge, 403, "forbidden");
+}
