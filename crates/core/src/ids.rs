@@ -20,6 +20,8 @@ pub enum Kind {
     Message,
     Attempt,
     Key,
+    /// A background task (Svix's `QueueBackgroundTask`).
+    Task,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Message => "msg_",
             Kind::Attempt => "atmpt_",
             Kind::Key => "key_",
+            Kind::Task => "qtask_",
         }
     }
 }

@@ -326,6 +326,134 @@ pub struct Attempt {
     pub msg: Option<Message>,
 }
 
+/// What a background task does (Svix `BackgroundTaskType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// `replay-missing`: messages never routed to an endpoint are sent to it.
+    EndpointReplay,
+    /// `recover`: failed deliveries to an endpoint are sent again.
+    EndpointRecover,
+    /// `bulk-replay`: deliveries to an endpoint matching filters are sent again.
+    EndpointBulkReplay,
+    ApplicationStats,
+    MessageBroadcast,
+    /// Svix generates SDKs; hookd never creates this kind (it can be filtered on).
+    SdkGenerate,
+    EventTypeAggregate,
+    ApplicationPurgeContent,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 8] = [
+        TaskKind::EndpointReplay,
+        TaskKind::EndpointRecover,
+        TaskKind::EndpointBulkReplay,
+        TaskKind::ApplicationStats,
+        TaskKind::MessageBroadcast,
+        TaskKind::SdkGenerate,
+        TaskKind::EventTypeAggregate,
+        TaskKind::ApplicationPurgeContent,
+    ];
+
+    /// The Svix name, as stored and shown.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::EndpointReplay => "endpoint.replay",
+            TaskKind::EndpointRecover => "endpoint.recover",
+            TaskKind::EndpointBulkReplay => "endpoint.bulk-replay",
+            TaskKind::ApplicationStats => "application.stats",
+            TaskKind::MessageBroadcast => "message.broadcast",
+            TaskKind::SdkGenerate => "sdk.generate",
+            TaskKind::EventTypeAggregate => "event-type.aggregate",
+            TaskKind::ApplicationPurgeContent => "application.purge_content",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskKind> {
+        TaskKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a background task is (Svix `BackgroundTaskStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 3] = [
+        TaskStatus::Running,
+        TaskStatus::Finished,
+        TaskStatus::Failed,
+    ];
+
+    /// The Svix name, as stored and shown.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::Finished => "finished",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A long operation run in the background: its progress, then its result,
+/// is `data` (a JSON object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackgroundTask {
+    pub id: String,
+    pub org_id: String,
+    /// The application it works on; `None` for organisation-wide tasks
+    /// (broadcasts, statistics), which application-scoped keys cannot see.
+    pub app_id: Option<String>,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    pub data: serde_json::Value,
+    /// The node running it (the delivery engine's `node_id`).
+    pub node: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl BackgroundTask {
+    /// A task that starts running on `node` at `now`, with no data yet.
+    pub fn start(
+        id: String,
+        org_id: &str,
+        app_id: Option<&str>,
+        kind: TaskKind,
+        node: &str,
+        now: Timestamp,
+    ) -> BackgroundTask {
+        BackgroundTask {
+            id,
+            org_id: org_id.to_string(),
+            app_id: app_id.map(String::from),
+            kind,
+            status: TaskStatus::Running,
+            data: serde_json::Value::Object(serde_json::Map::new()),
+            node: Some(node.to_string()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Whether a key of `scope` in the task's organisation may see it: an
+    /// application-scoped key sees only its application's tasks.
+    pub fn visible_to(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Org => true,
+            Scope::App(app) => self.app_id.as_deref() == Some(app.as_str()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +504,41 @@ mod tests {
         let mut disabled = ep(None, None);
         disabled.disabled = true;
         assert!(!disabled.accepts("a", None));
+    }
+
+    #[test]
+    fn task_names_are_svix_names_both_ways() {
+        for k in TaskKind::ALL {
+            assert_eq!(TaskKind::parse(k.as_str()), Some(k));
+        }
+        for st in TaskStatus::ALL {
+            assert_eq!(TaskStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(
+            TaskKind::EndpointBulkReplay.as_str(),
+            "endpoint.bulk-replay"
+        );
+        assert_eq!(TaskKind::parse("endpoint.nope"), None);
+        assert_eq!(TaskStatus::parse("Running"), None);
+    }
+
+    #[test]
+    fn tasks_start_running_and_app_keys_see_their_app_only() {
+        let t = BackgroundTask::start(
+            "qtask_1".into(),
+            "org_1",
+            Some("app_1"),
+            TaskKind::EndpointRecover,
+            "local",
+            Timestamp(5),
+        );
+        assert_eq!(t.status, TaskStatus::Running);
+        assert_eq!(t.data, serde_json::json!({}));
+        assert_eq!((t.created_at, t.updated_at), (Timestamp(5), Timestamp(5)));
+        assert!(t.visible_to(&Scope::Org));
+        assert!(t.visible_to(&Scope::App("app_1".into())));
+        assert!(!t.visible_to(&Scope::App("app_2".into())));
+        let org_wide = BackgroundTask { app_id: None, ..t };
+        assert!(!org_wide.visible_to(&Scope::App("app_1".into())));
     }
 }

@@ -3,11 +3,13 @@
 //! rows decode with the `crate::records` function named in its doc.
 
 use hookd_core::ids::{self, Kind};
-use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter};
+use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter, ReplayFilter, TaskFilter};
 use hookd_core::time::Timestamp;
 
-use crate::records::{APP_COLS, ATT_COLS, DLV_COLS, EP_COLS, ET_COLS, MSG_COLS};
-use crate::sql::{Dialect, SUCCESS, Sql};
+use crate::records::{
+    APP_COLS, ATT_COLS, DLV_COLS, EP_COLS, ET_COLS, MSG_COLS, MSG_ROUTE_COLS, TASK_COLS,
+};
+use crate::sql::{Arg, Dialect, SUCCESS, Sql};
 
 /// An organisation's applications (`records::app`).
 pub(crate) fn apps(d: Dialect, org_id: &str, q: &ListQuery) -> Sql {
@@ -153,6 +155,130 @@ pub(crate) fn endpoint_stats(
     sql.bind(endpoint_id);
     sql.window("d.created_at", since.map(|t| t.0), until.map(|t| t.0));
     sql.push(" GROUP BY d.status");
+    sql
+}
+
+/// An organisation's background tasks (`records::task`).
+pub(crate) fn tasks(d: Dialect, org_id: &str, q: &ListQuery, f: &TaskFilter) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {TASK_COLS} FROM background_tasks WHERE org_id ="),
+    );
+    sql.bind(org_id);
+    if let Some(app) = &f.app_id {
+        sql.push(" AND app_id =");
+        sql.bind(app.as_str());
+    }
+    if let Some(status) = f.status {
+        sql.push(" AND status =");
+        sql.bind(status.as_str());
+    }
+    if let Some(kind) = f.kind {
+        sql.push(" AND task =");
+        sql.bind(kind.as_str());
+    }
+    sql.paginate("id", q);
+    sql
+}
+
+/// ` AND m.id > after ORDER BY key LIMIT limit`: one batch of a walk in id order.
+fn batch(sql: &mut Sql, key_col: &str, after: Option<&str>, limit: usize) {
+    if let Some(after) = after {
+        sql.push(&format!(" AND {key_col} >"));
+        sql.bind(after);
+    }
+    sql.push(&format!(" ORDER BY {key_col} LIMIT"));
+    sql.bind(limit as i64);
+}
+
+/// Messages of an application in a window with no delivery to an endpoint,
+/// their payload kept (`records::message_route`).
+pub(crate) fn unrouted_messages(
+    d: Dialect,
+    app_id: &str,
+    endpoint_id: &str,
+    window: (Timestamp, Timestamp),
+    after: Option<&str>,
+    limit: usize,
+) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        format!("SELECT {MSG_ROUTE_COLS} FROM messages m WHERE m.app_id ="),
+    );
+    sql.bind(app_id);
+    sql.push(" AND m.expunged =");
+    sql.bind(Arg::Bool(false));
+    sql.window("m.created_at", Some(window.0.0), Some(window.1.0));
+    sql.push(
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id =",
+    );
+    sql.bind(endpoint_id);
+    sql.push(")");
+    batch(&mut sql, "m.id", after, limit);
+    sql
+}
+
+/// Ids of messages whose delivery to an endpoint matches a replay's
+/// filters, their payload kept (one text column).
+pub(crate) fn replayable_message_ids(
+    d: Dialect,
+    app_id: &str,
+    endpoint_id: &str,
+    f: &ReplayFilter,
+    after: Option<&str>,
+    limit: usize,
+) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        "SELECT d.msg_id FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+         WHERE d.endpoint_id =",
+    );
+    sql.bind(endpoint_id);
+    sql.push(" AND d.app_id =");
+    sql.bind(app_id);
+    sql.push(" AND m.expunged =");
+    sql.bind(Arg::Bool(false));
+    sql.window("m.created_at", Some(f.since.0), Some(f.until.0));
+    sql.message_filters(
+        &MessageFilter {
+            event_types: f.types().map(<[String]>::to_vec),
+            channel: f.channel.clone(),
+            ..Default::default()
+        },
+        "m.created_at",
+    );
+    if let Some(tag) = &f.tag {
+        sql.json_array_has("m.tags", tag);
+    }
+    if let Some(status) = f.stored_status() {
+        sql.push(" AND d.status =");
+        sql.bind(status as i64);
+    }
+    if let Some((lo, hi)) = f.status_code_range() {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM attempts a WHERE a.msg_id = d.msg_id \
+             AND a.endpoint_id = d.endpoint_id",
+        );
+        sql.window("a.response_status", Some(lo.into()), Some(hi.into()));
+        sql.push(")");
+    }
+    batch(&mut sql, "d.msg_id", after, limit);
+    sql
+}
+
+/// Messages and their deliveries per application in a window, as
+/// (app id, messages, deliveries) rows in application order.
+pub(crate) fn app_usage(d: Dialect, app_ids: &[String], since: Timestamp, until: Timestamp) -> Sql {
+    let mut sql = Sql::new(
+        d,
+        "SELECT m.app_id, COUNT(DISTINCT m.id), COUNT(d.msg_id) FROM messages m \
+         LEFT JOIN deliveries d ON d.msg_id = m.id WHERE m.created_at >=",
+    );
+    sql.bind(since.0);
+    sql.push(" AND m.created_at <");
+    sql.bind(until.0);
+    sql.one_of("m.app_id", app_ids);
+    sql.push(" GROUP BY m.app_id ORDER BY m.app_id");
     sql
 }
 

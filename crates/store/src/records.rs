@@ -6,10 +6,10 @@
 //! decoders read a record starting at an offset, for joined rows.
 
 use hookd_core::model::{
-    ApiKey, Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, KeyKind, Message,
-    NewToken, Route, Scope, TriggerType,
+    ApiKey, Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType,
+    KeyKind, Message, NewToken, Route, Scope, TaskKind, TaskStatus, TriggerType,
 };
-use hookd_core::store::{QueuedDelivery, StoreResult};
+use hookd_core::store::{MessageRoute, QueuedDelivery, StoreError, StoreResult};
 use hookd_core::time::Timestamp;
 
 use crate::codec::{from_json, from_json_opt, json, json_opt, raw_payload};
@@ -305,6 +305,61 @@ pub(crate) fn api_key(r: &dyn Row) -> StoreResult<ApiKey> {
         capabilities: from_json_opt(r.opt_text(9)?),
         session_id: r.opt_text(10)?,
     })
+}
+
+/// What routing reads of a message: [`message_route`]'s columns.
+pub(crate) const MSG_ROUTE_COLS: &str = "m.id, m.event_type, m.channels";
+
+pub(crate) fn message_route(r: &dyn Row) -> StoreResult<MessageRoute> {
+    Ok(MessageRoute {
+        id: r.text(0)?,
+        event_type: r.text(1)?,
+        channels: from_json_opt(r.opt_text(2)?),
+    })
+}
+
+pub(crate) const TASK_COLS: &str =
+    "id, org_id, app_id, task, status, data, node, created_at, updated_at";
+
+pub(crate) fn task_args(t: &BackgroundTask) -> Vec<Arg> {
+    vec![
+        t.id.as_str().into(),
+        t.org_id.as_str().into(),
+        opt(t.app_id.clone(), Arg::Text),
+        t.kind.as_str().into(),
+        t.status.as_str().into(),
+        json(&t.data).into(),
+        opt(t.node.clone(), Arg::Text),
+        t.created_at.0.into(),
+        t.updated_at.0.into(),
+    ]
+}
+
+pub(crate) fn task(r: &dyn Row) -> StoreResult<BackgroundTask> {
+    let kind = r.text(3)?;
+    let status = r.text(4)?;
+    Ok(BackgroundTask {
+        id: r.text(0)?,
+        org_id: r.text(1)?,
+        app_id: r.opt_text(2)?,
+        kind: TaskKind::parse(&kind)
+            .ok_or_else(|| StoreError::backend(format!("unknown task kind {kind:?}")))?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StoreError::backend(format!("unknown task status {status:?}")))?,
+        data: from_json_opt(r.opt_text(5)?)
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+        node: r.opt_text(6)?,
+        created_at: r.time(7)?,
+        updated_at: r.time(8)?,
+    })
+}
+
+/// A task's `id` and `data`, for failing it with its progress kept.
+pub(crate) fn task_progress(r: &dyn Row) -> StoreResult<(String, serde_json::Value)> {
+    Ok((
+        r.text(0)?,
+        from_json_opt(r.opt_text(1)?).unwrap_or(serde_json::Value::Null),
+    ))
 }
 
 /// A new key's columns: id, org_id, app_id, name, hash, created_at, kind,

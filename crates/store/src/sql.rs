@@ -7,13 +7,15 @@
 //! so a partial index's `WHERE status = 1` and the queries that must match
 //! it cannot drift apart.
 
-use hookd_core::model::DeliveryStatus;
+use hookd_core::model::{DeliveryStatus, TaskStatus};
 use hookd_core::store::{AttemptFilter, ListQuery, MessageFilter};
 
 pub(crate) const SUCCESS: i64 = DeliveryStatus::Success as i64;
 pub(crate) const PENDING: i64 = DeliveryStatus::Pending as i64;
 pub(crate) const FAIL: i64 = DeliveryStatus::Fail as i64;
 pub(crate) const CANCELED: i64 = DeliveryStatus::Canceled as i64;
+/// A running task's status, as stored.
+pub(crate) const TASK_RUNNING: &str = TaskStatus::Running.as_str();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -98,7 +100,7 @@ impl Sql {
     }
 
     /// ` AND col` is one of `values`.
-    fn one_of(&mut self, col: &str, values: &[String]) {
+    pub fn one_of(&mut self, col: &str, values: &[String]) {
         match self.dialect {
             Dialect::Sqlite => {
                 self.push(&format!(" AND {col} IN ("));
@@ -139,17 +141,7 @@ impl Sql {
         }
         if let Some(ch) = &f.channel {
             // NULL channels match nothing.
-            match self.dialect {
-                Dialect::Sqlite => {
-                    self.push(" AND EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value =");
-                    self.bind(ch.as_str());
-                    self.push(")");
-                }
-                Dialect::Postgres => {
-                    self.push(" AND (m.channels::jsonb) ?");
-                    self.bind(ch.as_str());
-                }
-            }
+            self.json_array_has("m.channels", ch);
         }
         if let Some(b) = f.before {
             self.push(&format!(" AND {time_col} <"));
@@ -158,6 +150,23 @@ impl Sql {
         if let Some(a) = f.after {
             self.push(&format!(" AND {time_col} >"));
             self.bind(a.0);
+        }
+    }
+
+    /// ` AND` the JSON array column `col` (NULL: empty) holds `value`.
+    pub fn json_array_has(&mut self, col: &str, value: &str) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                self.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each({col}) WHERE value ="
+                ));
+                self.bind(value);
+                self.push(")");
+            }
+            Dialect::Postgres => {
+                self.push(&format!(" AND ({col}::jsonb) ?"));
+                self.bind(value);
+            }
         }
     }
 

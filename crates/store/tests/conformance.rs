@@ -37,3 +37,5 @@ mod postgres_only;
 mod retention;
 #[path = "conformance/sealing.rs"]
 mod sealing;
+#[path = "conformance/tasks.rs"]
+mod tasks;

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{AttemptFilter, StoreResult};
 use crate::model::{Delivery, DeliveryStatus};
 use crate::time::Timestamp;
 
@@ -141,6 +141,70 @@ impl EndpointStats {
     }
 }
 
+/// Which deliveries to an endpoint a bulk replay sends again (Svix
+/// `BulkReplayIn`): those of messages created in `[since, until)` that match
+/// every filter given.
+#[derive(Debug, Clone)]
+pub struct ReplayFilter {
+    pub since: Timestamp,
+    pub until: Timestamp,
+    /// The message is of one of these types (none or empty: any).
+    pub event_types: Option<Vec<String>>,
+    /// The message is on this channel.
+    pub channel: Option<String>,
+    /// The message has this tag.
+    pub tag: Option<String>,
+    /// The delivery is in this state.
+    pub status: Option<DeliveryStatus>,
+    /// An attempt of the delivery got a response of this class (0: none).
+    pub status_code_class: Option<i32>,
+}
+
+impl ReplayFilter {
+    /// Messages created in `[since, until)`, whatever else they are.
+    pub fn window(since: Timestamp, until: Timestamp) -> ReplayFilter {
+        ReplayFilter {
+            since,
+            until,
+            event_types: None,
+            channel: None,
+            tag: None,
+            status: None,
+            status_code_class: None,
+        }
+    }
+
+    /// The status as stored: an attempt under way (`Sending`) is a pending
+    /// delivery in the store.
+    pub fn stored_status(&self) -> Option<DeliveryStatus> {
+        self.status.map(|s| match s {
+            DeliveryStatus::Sending => DeliveryStatus::Pending,
+            other => other,
+        })
+    }
+
+    /// The response status codes `[low, high)` of `status_code_class`.
+    pub fn status_code_range(&self) -> Option<(i32, i32)> {
+        AttemptFilter {
+            status_code_class: self.status_code_class,
+            ..Default::default()
+        }
+        .status_code_range()
+    }
+
+    pub fn types(&self) -> Option<&[String]> {
+        self.event_types.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+/// What routing reads of a message: whether an endpoint takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRoute {
+    pub id: String,
+    pub event_type: String,
+    pub channels: Option<Vec<String>>,
+}
+
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Every delivery still to be attempted that a node holds, oldest due
@@ -201,6 +265,29 @@ pub trait DeliveryStore: Send + Sync {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats>;
+    /// Up to `limit` messages of the application created in `[since,
+    /// until)` that were never routed to the endpoint (no delivery there),
+    /// in id order after `after`. Messages whose payload is expunged are
+    /// left out: they cannot be sent.
+    async fn unrouted_messages(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRoute>>;
+    /// Up to `limit` ids of messages with a delivery to the endpoint that
+    /// matches `f`, in id order after `after`; expunged ones are left out.
+    async fn replayable_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        f: &ReplayFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
 }
 
 #[cfg(test)]
@@ -228,6 +315,20 @@ mod tests {
             vec![None, Some("dead".into()), Some("me".into())]
         );
         assert_eq!(claim_holders(vec![], "me", false), vec![None]);
+    }
+
+    #[test]
+    fn replays_of_sending_deliveries_look_for_pending_ones() {
+        let mut f = ReplayFilter::window(Timestamp(0), Timestamp(1));
+        assert_eq!(f.stored_status(), None);
+        f.status = Some(DeliveryStatus::Sending);
+        assert_eq!(f.stored_status(), Some(DeliveryStatus::Pending));
+        f.status = Some(DeliveryStatus::Fail);
+        assert_eq!(f.stored_status(), Some(DeliveryStatus::Fail));
+        f.status_code_class = Some(500);
+        assert_eq!(f.status_code_range(), Some((500, 600)));
+        f.event_types = Some(vec![]);
+        assert_eq!(f.types(), None, "an empty list is no filter");
     }
 
     #[test]

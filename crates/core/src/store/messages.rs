@@ -80,6 +80,17 @@ pub fn first_delivery(msg: &Message, endpoint_id: String) -> Delivery {
     }
 }
 
+/// An application's traffic in a time window (`application.stats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUsage {
+    pub app_id: String,
+    /// Messages accepted in the window.
+    pub messages: i64,
+    /// Their deliveries: one per message and endpoint it went to (Svix's
+    /// `messageDestinations`).
+    pub destinations: i64,
+}
+
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Stores the message and one pending delivery per endpoint of the
@@ -117,6 +128,14 @@ pub trait MessageStore: Send + Sync {
         q: &ListQuery,
         f: &AttemptFilter,
     ) -> StoreResult<Page<(Message, Delivery)>>;
+    /// The traffic of each of these applications in `[since, until)`, in
+    /// application id order; applications without messages there are left out.
+    async fn app_usage(
+        &self,
+        app_ids: &[String],
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<AppUsage>>;
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | `attempts` | [`AttemptStore`] | the attempt log, recording outcomes |
 //! | `idempotency` | [`IdempotencyStore`] | idempotency keys |
 //! | `retention` | [`RetentionStore`] | expunging payloads |
+//! | `tasks` | [`TaskStore`] | background tasks: running, finished, failed |
 //! | `health` | [`HealthStore`] | endpoint health and attempts over time (dashboard) |
 //!
 //! [`Store`] is all of them, plus liveness and change notifications. The
@@ -39,6 +40,7 @@ mod keys;
 mod list;
 mod messages;
 mod retention;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,8 +52,8 @@ pub use attempts::{
     AttemptEffects, AttemptResult, AttemptStore, DisableReason, FailureRule, NextStep,
 };
 pub use deliveries::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, claim_holders,
-    sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
+    ReplayFilter, claim_holders, sort_claimed,
 };
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};
@@ -60,8 +62,11 @@ pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};
-pub use messages::{MessageStore, NewMessage, first_delivery, first_due};
-pub use retention::{EXPUNGED_PAYLOAD, RetentionStore};
+pub use messages::{AppUsage, MessageStore, NewMessage, first_delivery, first_due};
+pub use retention::{EXPUNGED_PAYLOAD, PurgeBatch, RetentionStore};
+pub use tasks::{
+    NODE_STOPPED, TASK_ERROR_KEY, TaskFilter, TaskStore, dead_task_cutoff, failed_data,
+};
 
 /// A change to apply to a stored record, atomically with reading it.
 pub type Mutation<T> = Box<dyn FnOnce(&mut T) + Send>;
@@ -86,6 +91,7 @@ pub trait Store:
     + AttemptStore
     + IdempotencyStore
     + RetentionStore
+    + TaskStore
     + HealthStore
     + Send
     + Sync

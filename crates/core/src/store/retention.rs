@@ -8,6 +8,16 @@ use crate::time::Timestamp;
 /// What an expunged payload reads as.
 pub const EXPUNGED_PAYLOAD: &str = "{}";
 
+/// One batch of expunging an application's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PurgeBatch {
+    /// Payloads expunged by this batch (not those expunged before).
+    pub expunged: usize,
+    /// The last message id the batch looked at: where the next one starts.
+    /// `None` when there was nothing left to look at.
+    pub last: Option<String>,
+}
+
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// Replaces the payloads of up to `limit` messages whose retention ended
@@ -17,4 +27,16 @@ pub trait RetentionStore: Send + Sync {
     /// Expunges one message's payload and response bodies now; `false` if
     /// the application has no such message.
     async fn expunge_message(&self, app_id: &str, msg_id: &str) -> StoreResult<bool>;
+    /// Expunges the next `limit` messages of the application created before
+    /// `before`, in id order after `after` (a purge, one bounded batch at a time).
+    async fn expunge_app_messages(
+        &self,
+        app_id: &str,
+        before: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<PurgeBatch>;
+    /// Expunges each message named (by id or `eventId`) in one transaction;
+    /// for each, whether the application has it.
+    async fn expunge_messages(&self, app_id: &str, ids: &[String]) -> StoreResult<Vec<bool>>;
 }

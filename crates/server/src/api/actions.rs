@@ -1,9 +1,9 @@
-//! Manual delivery actions: resend, recover, cancel, endpoint stats, example events.
+//! Manual delivery actions: resend, cancel, endpoint stats, example events
+//! (recovering runs as a background task: `tasks`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use hookd_core::ids::{self, Kind};
 use hookd_core::store::NewMessage;
 use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc};
@@ -21,7 +21,6 @@ use super::types::MessageOut;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(resend_message))
-        .routes(routes!(recover_endpoint))
         .routes(routes!(cancel_messages))
         .routes(routes!(get_endpoint_stats))
         .routes(routes!(send_example))
@@ -29,29 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct EmptyResponse {}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RecoverIn {
-    /// Resend failed deliveries of messages created at or after this time.
-    #[schema(value_type = String, format = DateTime)]
-    pub since: String,
-    /// ... and before this time (default: now).
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub until: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecoverOut {
-    pub id: String,
-    /// `finished`: the deliveries are queued.
-    pub status: String,
-    /// `endpoint.recover`
-    pub task: String,
-    pub updated_at: Timestamp,
-    /// How many deliveries were queued again.
-    pub queued: usize,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct EndpointStats {
@@ -109,78 +85,6 @@ pub async fn resend_message(
         return Err(ApiError::not_found("message"));
     }
     Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})))
-}
-
-/// Resend every failed delivery to the endpoint of messages created in `[since, until)`.
-#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", tag = "Endpoint",
-    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid")),
-    request_body = RecoverIn,
-    responses((status = 202, body = RecoverOut), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
-pub async fn recover_endpoint(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path((app_id, ep_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<RecoverIn>,
-) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
-    let mut c = Checker::new();
-    let since = super::extract::parse_datetime(&body.since);
-    if since.is_none() {
-        c.error(
-            &Loc::body().field("since"),
-            "type_error.datetime",
-            "must be an RFC 3339 date-time",
-        );
-    }
-    let until = match &body.until {
-        None => Some(Timestamp::now()),
-        Some(u) => {
-            let t = super::extract::parse_datetime(u);
-            if t.is_none() {
-                c.error(
-                    &Loc::body().field("until"),
-                    "type_error.datetime",
-                    "must be an RFC 3339 date-time",
-                );
-            }
-            t
-        }
-    };
-    c.finish(())?;
-    let (Some(since), Some(until)) = (since, until) else {
-        return Err(ApiError::BadRequest("invalid time window".into()));
-    };
-    if since >= until {
-        return Err(ApiError::field(
-            Loc::body().field("since"),
-            "value_error",
-            "since must be before until",
-        ));
-    }
-    let app = state.app(&p, &app_id).await?;
-    let ep = state.endpoint(&app, &ep_id).await?;
-    if ep.disabled {
-        return Err(ApiError::Conflict(
-            "the endpoint is disabled; enable it first".into(),
-        ));
-    }
-    let ids_failed = state
-        .store
-        .failed_message_ids(&app.id, &ep.id, since, until)
-        .await?;
-    let mut queued_total = 0;
-    for chunk in ids_failed.chunks(500) {
-        queued_total += state.engine.requeue(&app.id, &ep.id, chunk).await?;
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RecoverOut {
-            id: ids::new_id(Kind::Message).replacen("msg_", "qtask_", 1),
-            status: "finished".into(),
-            task: "endpoint.recover".into(),
-            updated_at: Timestamp::now(),
-            queued: queued_total,
-        }),
-    ))
 }
 
 /// Delivery counts of the endpoint by status, optionally for messages created in a window.

@@ -14,6 +14,7 @@ mod idempotency;
 pub(crate) mod message;
 pub mod portal;
 pub mod state;
+pub(crate) mod tasks;
 pub mod types;
 
 use axum::Router;
@@ -62,6 +63,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(attempt::router())
         .merge(actions::router())
         .merge(portal::router())
+        .merge(tasks::router())
 }
 
 /// The OpenAPI document of every route the server answers.

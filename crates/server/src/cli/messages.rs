@@ -18,7 +18,7 @@ use super::UsageError;
 use super::call::{Call, Show};
 use super::client::{Client, Response};
 use super::input::{Fields, file_or_stdin, parse_time, read_file, read_stdin};
-use super::output::{cell, object_lines};
+use super::output::{cell, object_lines, print_raw, print_str};
 use super::settings::ConnArgs;
 
 #[derive(Args, Debug)]
@@ -186,15 +186,56 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.conn)?;
     let path = ["app", &args.app, "endpoint", &args.endpoint, "recover"];
     let failed = format!("cannot recover endpoint {:?}", args.endpoint);
-    let endpoint = args.endpoint.clone();
-    let queued = move |resp: &Response| {
-        Ok(format!(
-            "queued {} failed deliveries to endpoint {endpoint} again (messages from {since} to {})\n",
-            cell(&resp.json()?["queued"]),
-            until.as_deref().unwrap_or("now")
-        ))
-    };
-    Call::post(&path, body.into_bytes(), failed)
-        .run(&client, args.format, Show::Text(Box::new(queued)))
-        .await
+    let started = Call::post(&path, body.into_bytes(), failed.clone())
+        .send(&client)
+        .await?
+        .json()?;
+    let task_id = started["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{failed}: the answer names no background task"))?
+        .to_string();
+    let done = wait_for_task(&client, &task_id, &failed).await?;
+    let task = done.json()?;
+    if task["status"] != "finished" {
+        anyhow::bail!(
+            "{failed}: background task {task_id} {}: {}",
+            cell(&task["status"]),
+            cell(&task["data"]["error"])
+        );
+    }
+    if args.format.json {
+        print_raw(&done.body);
+        return Ok(());
+    }
+    print_str(&format!(
+        "queued {} failed deliveries to endpoint {} again (messages from {since} to {}; task {task_id})\n",
+        cell(&task["data"]["messagesSent"]),
+        args.endpoint,
+        until.as_deref().unwrap_or("now")
+    ));
+    Ok(())
+}
+
+/// How long `recover` waits for its background task to end.
+const TASK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Polls a background task until it is no longer running; its last answer.
+async fn wait_for_task(client: &Client, id: &str, failed: &str) -> anyhow::Result<Response> {
+    let deadline = std::time::Instant::now() + TASK_WAIT;
+    loop {
+        let resp = Call::get(&["background-task", id], failed.to_string())
+            .send(client)
+            .await?;
+        if resp.json()?["status"] != "running" {
+            return Ok(resp);
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{failed}: background task {id} is still running after {}s; \
+                 follow it with GET /api/v1/background-task/{id}",
+                TASK_WAIT.as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use hookd_core::model::Message;
 use hookd_core::retry::Schedule;
 use hookd_core::store::{
-    AttemptEffects, AttemptResult, QueuedDelivery, Store, StoreError, StoreResult,
+    AttemptEffects, AttemptResult, NODE_STOPPED, QueuedDelivery, Store, StoreError, StoreResult,
 };
 use hookd_core::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
@@ -177,6 +177,20 @@ async fn maintain(engine: Engine) {
                     last_beat = std::time::Instant::now();
                 }
                 Err(e) => tracing::warn!(error = %e.chain(), "heartbeat failed"),
+            }
+            if cfg.shared_store {
+                // Tasks of nodes that stopped without ending them can never end.
+                match engine
+                    .store
+                    .fail_dead_tasks(Timestamp::now(), window, NODE_STOPPED)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(tasks = n, "failed background tasks of stopped nodes"),
+                    Err(e) => {
+                        tracing::warn!(error = %e.chain(), "sweeping dead nodes' tasks failed")
+                    }
+                }
             }
         }
         loop {
@@ -345,6 +359,19 @@ impl Engine {
             claim_wake: Arc::new(tokio::sync::Notify::new()),
             record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_QUEUE_MAX)),
         };
+        if !engine.config.shared_store {
+            // Alone on its store, this node ran every task still running: a
+            // previous life of it that stopped mid-task.
+            let failed = store
+                .fail_node_tasks(&engine.config.node_id, NODE_STOPPED, Timestamp::now())
+                .await?;
+            if failed > 0 {
+                tracing::warn!(
+                    tasks = failed,
+                    "failed background tasks left running by the last run"
+                );
+            }
+        }
         if !engine.config.worker {
             // API-only node: deliveries stay unclaimed in the store for the
             // worker nodes; nothing runs here.
@@ -410,6 +437,11 @@ impl Engine {
     /// nobody (left for the workers to claim) on an API-only node.
     pub fn owner(&self) -> Option<String> {
         self.config.worker.then(|| self.config.node_id.clone())
+    }
+
+    /// This node's id: what it holds deliveries and background tasks as.
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
     }
 
     /// How many nodes share the store's work (1 on a store of its own).

@@ -516,7 +516,8 @@ pub async fn endpoint_action(v: View, Path(p): Path<Params>, RawBody(body): RawB
                     }
                 });
                 let body = parse_json(json!({"since": since}).to_string().as_bytes())?;
-                let _ = actions::recover_endpoint(state, principal, path, JsonBody(body)).await?;
+                let _ = crate::api::tasks::recover_endpoint(state, principal, path, JsonBody(body))
+                    .await?;
                 Ok("Failed messages are being resent.".into())
             }
             "delete" => {

@@ -22,3 +22,4 @@ mod retention;
 mod sdk;
 #[path = "../support/mod.rs"]
 mod support;
+mod tasks;

@@ -280,7 +280,9 @@ async fn recover_resends_failed_deliveries_since_a_time() {
             "--json",
         ])
         .await;
-    assert_eq!(out.json()["queued"], 0);
+    let task = out.json();
+    assert_eq!(task["status"], "finished", "{task}");
+    assert_eq!(task["data"]["messagesSent"], 0, "{task}");
 
     let err = s
         .cli(&["recover", "acme", "rx", "--since", "last tuesday"])

@@ -116,7 +116,17 @@ async fn resend_recover_stats_and_send_example() {
         )
         .await
         .expect(202);
-    assert_eq!(again["queued"], 0, "{again}");
+    let task_id = again["id"].as_str().unwrap_or_default().to_string();
+    let task = wait_until(WAIT, "the second recovery to finish", || async {
+        let t = app
+            .get(&format!("/api/v1/background-task/{task_id}"))
+            .await
+            .expect(200);
+        (t["status"] != "running").then_some(t)
+    })
+    .await;
+    assert_eq!(task["status"], "finished", "{task}");
+    assert_eq!(task["data"]["messagesSent"], 0, "{task}");
 
     // Send-example: to the one endpoint named, whatever its peers.
     let example = app

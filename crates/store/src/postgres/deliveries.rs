@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, StoreResult,
-    claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
+    ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
 
@@ -261,5 +261,50 @@ impl DeliveryStore for PostgresStore {
             stats.add(i64::from(col::<i16>(r, 0)?), col(r, 1)?);
         }
         Ok(stats)
+    }
+
+    async fn unrouted_messages(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRoute>> {
+        let sql = listings::unrouted_messages(
+            Dialect::Postgres,
+            app_id,
+            endpoint_id,
+            (since, until),
+            after,
+            limit,
+        );
+        let rows = self
+            .single("unrouted_messages", async |c| query_sql(c, &sql).await)
+            .await?;
+        all(&rows, records::message_route)
+    }
+
+    async fn replayable_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        f: &ReplayFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let sql = listings::replayable_message_ids(
+            Dialect::Postgres,
+            app_id,
+            endpoint_id,
+            f,
+            after,
+            limit,
+        );
+        let rows = self
+            .single("replayable_message_ids", async |c| query_sql(c, &sql).await)
+            .await?;
+        all(&rows, |r| r.text(0))
     }
 }

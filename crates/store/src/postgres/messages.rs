@@ -6,8 +6,8 @@ use deadpool_postgres::GenericClient;
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Delivery, Endpoint, Message};
 use hookd_core::store::{
-    AttemptFilter, Change, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage, Page,
-    StoreResult, first_delivery, first_due,
+    AppUsage, AttemptFilter, Change, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage,
+    Page, StoreResult, first_delivery, first_due,
 };
 use hookd_core::time::Timestamp;
 
@@ -199,5 +199,27 @@ impl MessageStore for PostgresStore {
             ))
         })?;
         Ok(Page::from_rows(rows, q, |(m, _)| m.id.clone()))
+    }
+
+    async fn app_usage(
+        &self,
+        app_ids: &[String],
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<AppUsage>> {
+        if app_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = listings::app_usage(Dialect::Postgres, app_ids, since, until);
+        let rows = self
+            .single("app_usage", async |c| query_sql(c, &sql).await)
+            .await?;
+        all(&rows, |r| {
+            Ok(AppUsage {
+                app_id: r.text(0)?,
+                messages: r.int(1)?,
+                destinations: r.int(2)?,
+            })
+        })
     }
 }

@@ -9,7 +9,7 @@
 //! | `tls` | `sslmode` and `sslrootcert`: the rustls setup, and the connector every connection goes through |
 //! | `rows` | column lists and row decoding |
 //! | `changes` | NOTIFY/LISTEN: telling the other nodes of changes |
-//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention` | the store trait of the same name in `hookd_core::store` |
+//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention`, `tasks` | the store trait of the same name in `hookd_core::store` |
 //!
 //! Every operation is one statement or one transaction, through
 //! [`PostgresStore::single`] or [`PostgresStore::transaction`]. Where SQLite's
@@ -32,6 +32,7 @@ mod messages;
 mod migrations;
 mod retention;
 mod rows;
+mod tasks;
 mod tls;
 
 use std::sync::{Arc, Once};

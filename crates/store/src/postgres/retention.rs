@@ -2,12 +2,40 @@
 
 use async_trait::async_trait;
 use const_format::concatcp;
-use hookd_core::store::{EXPUNGED_PAYLOAD, RetentionStore, StoreResult};
+use deadpool_postgres::Transaction;
+use hookd_core::ids::{self, Kind};
+use hookd_core::store::{EXPUNGED_PAYLOAD, PurgeBatch, RetentionStore, StoreResult};
 use hookd_core::time::Timestamp;
 
 use super::PostgresStore;
-use super::conn::{Mode, execute, query};
+use super::conn::{Mode, execute, query, query_opt};
 use super::rows::all;
+use crate::records::Row as _;
+
+/// Expunges these messages' payloads (already expunged ones too) and
+/// empties their attempts' response bodies.
+async fn expunge_ids(t: &Transaction<'_>, ids: &[String]) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    execute(
+        t,
+        concatcp!(
+            "UPDATE messages SET payload = '",
+            EXPUNGED_PAYLOAD,
+            "', expunged = true WHERE id = ANY($1)"
+        ),
+        &[&ids],
+    )
+    .await?;
+    execute(
+        t,
+        "UPDATE attempts SET response = ''::bytea WHERE msg_id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}
 
 #[async_trait]
 impl RetentionStore for PostgresStore {
@@ -62,6 +90,63 @@ impl RetentionStore for PostgresStore {
                 .await?;
             }
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn expunge_app_messages(
+        &self,
+        app_id: &str,
+        before: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<PurgeBatch> {
+        // Every id sorts after "": no cursor starts at the first message.
+        let after = after.unwrap_or("");
+        self.transaction("expunge_app_messages", Mode::Write, async |t| {
+            let rows = query(
+                t,
+                "SELECT id, expunged FROM messages WHERE app_id = $1 AND created_at < $2 \
+                 AND id > $3 ORDER BY id LIMIT $4 FOR NO KEY UPDATE",
+                &[&app_id, &before.0, &after, &(limit as i64)],
+            )
+            .await?;
+            let found: Vec<(String, bool)> = all(&rows, |r| Ok((r.text(0)?, r.flag(1)?)))?;
+            let fresh: Vec<String> = found
+                .iter()
+                .filter(|(_, expunged)| !expunged)
+                .map(|(id, _)| id.clone())
+                .collect();
+            expunge_ids(t, &fresh).await?;
+            Ok(PurgeBatch {
+                expunged: fresh.len(),
+                last: found.last().map(|(id, _)| id.clone()),
+            })
+        })
+        .await
+    }
+
+    async fn expunge_messages(&self, app_id: &str, keys: &[String]) -> StoreResult<Vec<bool>> {
+        self.transaction("expunge_messages", Mode::Write, async |t| {
+            let mut found = Vec::with_capacity(keys.len());
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let sql = if ids::is_id(Kind::Message, key) {
+                    "SELECT id FROM messages WHERE app_id = $1 AND id = $2"
+                } else {
+                    "SELECT id FROM messages WHERE app_id = $1 AND event_id = $2"
+                };
+                let row = query_opt(t, sql, &[&app_id, key]).await?;
+                if let Some(r) = &row {
+                    found.push(r.text(0)?);
+                }
+                out.push(row.is_some());
+            }
+            // Sorted: rows are locked in key order, as everywhere in this store.
+            found.sort();
+            found.dedup();
+            expunge_ids(t, &found).await?;
+            Ok(out)
         })
         .await
     }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, QueuedDelivery, StoreResult,
-    claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
+    ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::params;
@@ -249,6 +249,47 @@ impl DeliveryStore for SqliteStore {
                     stats.add(status, n);
                 }
                 Ok(stats)
+            })
+            .await
+    }
+
+    async fn unrouted_messages(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRoute>> {
+        let sql = listings::unrouted_messages(
+            Dialect::Sqlite,
+            app_id,
+            endpoint_id,
+            (since, until),
+            after,
+            limit,
+        );
+        self.db
+            .read("unrouted_messages", move |conn| {
+                query_sql(conn, sql, records::message_route)
+            })
+            .await
+    }
+
+    async fn replayable_message_ids(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        f: &ReplayFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let sql =
+            listings::replayable_message_ids(Dialect::Sqlite, app_id, endpoint_id, f, after, limit);
+        self.db
+            .read("replayable_message_ids", move |conn| {
+                query_sql(conn, sql, |r| r.text(0))
             })
             .await
     }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use hookd_core::ids::{self, Kind};
 use hookd_core::model::{Delivery, Endpoint, Message};
 use hookd_core::store::{
-    AttemptFilter, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage, Page, StoreResult,
-    first_delivery, first_due,
+    AppUsage, AttemptFilter, Conflict, ListQuery, MessageFilter, MessageStore, NewMessage, Page,
+    StoreResult, first_delivery, first_due,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::{Connection, params};
@@ -173,5 +173,28 @@ impl MessageStore for SqliteStore {
             })
             .await?;
         Ok(Page::from_rows(rows, q, |(m, _)| m.id.clone()))
+    }
+
+    async fn app_usage(
+        &self,
+        app_ids: &[String],
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<AppUsage>> {
+        if app_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = listings::app_usage(Dialect::Sqlite, app_ids, since, until);
+        self.db
+            .read("app_usage", move |conn| {
+                query_sql(conn, sql, |r| {
+                    Ok(AppUsage {
+                        app_id: r.text(0)?,
+                        messages: r.int(1)?,
+                        destinations: r.int(2)?,
+                    })
+                })
+            })
+            .await
     }
 }

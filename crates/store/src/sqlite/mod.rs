@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `db` | the writer thread with group commit, the reader pool |
 //! | `rows` | column lists, row decoding, query helpers |
-//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention` | the store trait of the same name in `hookd_core::store` |
+//! | `keys`, `apps`, `endpoints`, `event_types`, `messages`, `deliveries`, `attempts`, `idempotency`, `retention`, `tasks` | the store trait of the same name in `hookd_core::store` |
 //!
 //! Writes are closures run on the writer thread inside one shared
 //! transaction (`Db::write`); reads run on the reader pool (`Db::read`).
@@ -24,6 +24,7 @@ mod messages;
 mod migrations;
 mod retention;
 mod rows;
+mod tasks;
 
 use std::path::Path;
 use std::sync::Arc;

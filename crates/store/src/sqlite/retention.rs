@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use const_format::concatcp;
-use hookd_core::store::{EXPUNGED_PAYLOAD, RetentionStore, StoreResult};
+use hookd_core::ids::{self, Kind};
+use hookd_core::store::{EXPUNGED_PAYLOAD, PurgeBatch, RetentionStore, StoreResult};
 use hookd_core::time::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{execute, exists, query_rows};
+use super::rows::{execute, exists, query_one, query_rows};
 
 /// Replaces a message's payload and empties its attempts' response bodies.
 fn expunge_one(conn: &Connection, msg_id: &str) -> StoreResult<()> {
@@ -61,6 +62,59 @@ impl RetentionStore for SqliteStore {
                     expunge_one(conn, &msg_id)?;
                 }
                 Ok(found)
+            })
+            .await
+    }
+
+    async fn expunge_app_messages(
+        &self,
+        app_id: &str,
+        before: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<PurgeBatch> {
+        let (app_id, after) = (app_id.to_string(), after.unwrap_or("").to_string());
+        self.db
+            .write("expunge_app_messages", move |conn| {
+                // Every id sorts after "": no cursor starts at the first message.
+                let found = query_rows(
+                    conn,
+                    "SELECT id, expunged FROM messages WHERE app_id = ?1 AND created_at < ?2 \
+                     AND id > ?3 ORDER BY id LIMIT ?4",
+                    params![app_id, before.0, after, limit as i64],
+                    |r| Ok((r.text(0)?, r.flag(1)?)),
+                )?;
+                let mut batch = PurgeBatch::default();
+                for (id, expunged) in &found {
+                    if !expunged {
+                        expunge_one(conn, id)?;
+                        batch.expunged += 1;
+                    }
+                }
+                batch.last = found.last().map(|(id, _)| id.clone());
+                Ok(batch)
+            })
+            .await
+    }
+
+    async fn expunge_messages(&self, app_id: &str, keys: &[String]) -> StoreResult<Vec<bool>> {
+        let (app_id, keys) = (app_id.to_string(), keys.to_vec());
+        self.db
+            .write("expunge_messages", move |conn| {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let sql = if ids::is_id(Kind::Message, &key) {
+                        "SELECT id FROM messages WHERE app_id = ?1 AND id = ?2"
+                    } else {
+                        "SELECT id FROM messages WHERE app_id = ?1 AND event_id = ?2"
+                    };
+                    let id = query_one(conn, sql, params![app_id, key], |r| r.text(0))?;
+                    if let Some(id) = &id {
+                        expunge_one(conn, id)?;
+                    }
+                    out.push(id.is_some());
+                }
+                Ok(out)
             })
             .await
     }
