@@ -495,14 +495,26 @@ pub async fn replay_missing(
                 let Some(last) = batch.last() else { break };
                 after = Some(last.id.clone());
                 // Only what the endpoint's filters would have taken is missing.
-                let ids: Vec<String> = batch
+                let mut ids: Vec<String> = batch
                     .iter()
-                    .filter(|m| {
-                        route.accepts(&m.event_type, m.channels.as_deref())
-                            && route.matches_payload(&m.payload, &Default::default())
-                    })
+                    .filter(|m| route.accepts(&m.event_type, m.channels.as_deref()))
                     .map(|m| m.id.clone())
                     .collect();
+                if route.filter.is_some() {
+                    // The payload filter needs the payloads: read only these.
+                    let mut kept = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let m = store
+                            .get_message_by_id(&id)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        if m.is_some_and(|m| route.matches_payload(&m.payload, &Default::default()))
+                        {
+                            kept.push(id);
+                        }
+                    }
+                    ids = kept;
+                }
                 sent += requeue(&engine, &app.id, &ep.id, &ids).await?;
                 run.set(MESSAGES_SENT, sent);
                 run.report().await?;
