@@ -4,9 +4,10 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`config`] | settings: defaults, TOML file, `HOOKD_*`, flags; checked once at start |
-//! | [`api`] | the HTTP API: routes, auth, idempotency, errors, OpenAPI |
+//! | [`api`] | the HTTP API: routes, auth, idempotency, errors, OpenAPI, portal tokens, background tasks |
+//! | [`ui`] | the operator dashboard (`/ui/`) and the customer portal (`/portal/`), over the API's handlers |
 //! | [`http_server`] | the HTTP server under both listeners: connection cap, header, idle and body timeouts, graceful shutdown |
-//! | [`delivery`] | the engine: intake, scheduler (lanes, limits), worker, HTTP client, SSRF |
+//! | [`delivery`] | the engine: intake, scheduler (lanes, limits, adaptive concurrency), worker, HTTP client, SSRF |
 //! | [`metrics`] | Prometheus counters, histograms, gauges; times store calls |
 //! | [`cli`] | `hookd serve`, the sender and receiver commands |
 //!
