@@ -52,6 +52,10 @@ pub fn required_capability(method: &str, path: &str) -> Option<crate::model::Cap
             ManageTransformations
         });
     }
+    // Any token may end its own session.
+    if path == "/api/v1/auth/logout" {
+        return Some(ViewBase);
+    }
     if path.ends_with("/secret") && read {
         return Some(ViewEndpointSecret);
     }

@@ -68,6 +68,7 @@ pub(crate) async fn principal(
             scope: Scope::Org,
             key_id: None,
             capabilities: None,
+            session_id: None,
         });
     }
     if let Some(p) = state.keys.get(&hash) {

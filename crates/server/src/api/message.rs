@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(expunge_message_content))
         .routes(routes!(list_message_destinations))
         .routes(routes!(list_endpoint_messages))
+        .routes(routes!(precheck_active))
 }
 
 const MAX_TAGS: usize = 5;
@@ -349,4 +350,58 @@ pub async fn list_endpoint_messages(
     Ok(Json(ListResponse::from_page(page, |(m, d)| {
         EndpointMessageOut::new(m, super::types::overlay(d, &state.engine), with_content)
     })))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePrecheckIn {
+    pub event_type: String,
+    pub channels: Option<Vec<String>>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MessagePrecheckOut {
+    /// Whether an enabled endpoint takes messages of this event type (and
+    /// channels). Payload filters are not considered: there is no payload.
+    pub active: bool,
+}
+
+/// Whether a message of this event type would be sent anywhere, before you
+/// build it.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/precheck/active", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid")),
+    request_body = MessagePrecheckIn,
+    responses((status = 200, body = MessagePrecheckOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn precheck_active(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(app_id): Path<String>,
+    JsonBody(body): JsonBody<MessagePrecheckIn>,
+) -> ApiResult<Json<MessagePrecheckOut>> {
+    let mut c = Checker::new();
+    let b = Loc::body();
+    c.event_type_name(&b.field("eventType"), &body.event_type);
+    let channels = c.channels(&b.field("channels"), body.channels);
+    c.finish(())?;
+    let app = state.app(&p, &app_id).await?;
+    let mut q = hookd_core::store::ListQuery {
+        limit: 250,
+        cursor: None,
+        order: Order::Ascending,
+    };
+    loop {
+        let page = state.store.list_endpoints(&app.id, &q).await?;
+        if page
+            .data
+            .iter()
+            .any(|e| e.accepts(&body.event_type, channels.as_deref()))
+        {
+            return Ok(Json(MessagePrecheckOut { active: true }));
+        }
+        match page.iterator {
+            Some(it) if !page.done => q.cursor = Some(hookd_core::store::Cursor::parse(&it)),
+            _ => return Ok(Json(MessagePrecheckOut { active: false })),
+        }
+    }
 }

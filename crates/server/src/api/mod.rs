@@ -15,6 +15,7 @@ pub(crate) mod message;
 pub mod portal;
 pub mod state;
 pub(crate) mod tasks;
+mod transformation;
 pub mod types;
 
 use axum::Router;
@@ -64,6 +65,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(actions::router())
         .merge(portal::router())
         .merge(tasks::router())
+        .merge(transformation::router())
 }
 
 /// The OpenAPI document of every route the server answers.

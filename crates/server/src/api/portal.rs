@@ -24,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(app_portal_access))
         .routes(routes!(expire_all))
+        .routes(routes!(whoami))
+        .routes(routes!(logout))
 }
 
 /// Longest and shortest lives of a portal token, in seconds (Svix's bounds).
@@ -220,6 +222,63 @@ pub async fn expire_all(
         .expire_portal_tokens(&app.id, at, body.session_ids.as_deref())
         .await?;
     // Cached verifications must not outlive the tokens.
+    state.keys.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoamiOut {
+    /// The organisation of the token.
+    pub env_id: Option<String>,
+    /// The application the token is limited to, if any.
+    pub app_id: Option<String>,
+    /// Always null: hookd has no streams.
+    pub stream_app_id: Option<String>,
+    /// `RegionalAuthToken` for an organisation's API keys, `Unknown` for
+    /// application-scoped keys and portal tokens.
+    pub permission_source: String,
+    /// The portal session the token was issued for.
+    pub session_id: Option<String>,
+}
+
+/// Who the token in the request is: its organisation and, if limited to one, its application.
+#[utoipa::path(get, path = "/api/v1/auth/whoami", tag = "Authentication",
+    responses((status = 200, body = WhoamiOut), (status = 401, body = HttpErrorOut)))]
+pub async fn whoami(Extension(p): Extension<Principal>) -> Json<WhoamiOut> {
+    let app_id = match &p.scope {
+        Scope::App(id) => Some(id.clone()),
+        Scope::Org => None,
+    };
+    Json(WhoamiOut {
+        env_id: Some(p.org_id),
+        permission_source: if app_id.is_some() {
+            "Unknown"
+        } else {
+            "RegionalAuthToken"
+        }
+        .into(),
+        app_id,
+        stream_app_id: None,
+        session_id: p.session_id,
+    })
+}
+
+/// Log out an application token (a portal token or an application-scoped
+/// key): it stops working at once. Organisation keys cannot log out (403):
+/// revoke them with `hookd token revoke`.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Authentication",
+    responses((status = 204), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    let (Scope::App(_), Some(key_id)) = (&p.scope, &p.key_id) else {
+        return Err(ApiError::Forbidden(
+            "only application tokens can log out; revoke organisation keys with `hookd token revoke`".into(),
+        ));
+    };
+    state.store.revoke_api_key(key_id).await?;
     state.keys.clear();
     Ok(StatusCode::NO_CONTENT)
 }

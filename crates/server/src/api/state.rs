@@ -71,6 +71,8 @@ pub struct Principal {
     pub key_id: Option<String>,
     /// What a portal token may do; `None`: whatever its scope allows.
     pub capabilities: Option<Vec<hookd_core::model::Capability>>,
+    /// The portal session a token was issued for.
+    pub session_id: Option<String>,
 }
 
 impl Principal {
@@ -81,6 +83,7 @@ impl Principal {
             scope: k.scope,
             key_id: Some(k.id),
             capabilities: k.capabilities,
+            session_id: k.session_id,
         }
     }
 

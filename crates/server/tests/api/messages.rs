@@ -707,3 +707,61 @@ async fn the_application_field_must_agree_with_the_path() {
         );
     }
 }
+
+#[tokio::test]
+async fn precheck_says_whether_an_enabled_endpoint_would_take_the_message() {
+    let app = spawn_app().await;
+    let a = id(&app.create_app("pre").await);
+    let path = format!("/api/v1/app/{a}/msg/precheck/active");
+    let active = |body: Value| {
+        let (app, path) = (&app, &path);
+        async move { app.post(path, &body).await.expect(200)["active"].clone() }
+    };
+    assert_eq!(
+        active(json!({"eventType": "a.b"})).await,
+        false,
+        "no endpoints"
+    );
+    let ep = id(&app
+        .create_endpoint(
+            &a,
+            json!({"url": "https://a.example.com", "filterTypes": ["a.b"], "channels": ["x"]}),
+        )
+        .await);
+    assert_eq!(
+        active(json!({"eventType": "a.b"})).await,
+        false,
+        "the endpoint wants channel x"
+    );
+    assert_eq!(
+        active(json!({"eventType": "a.b", "channels": ["x"]})).await,
+        true
+    );
+    assert_eq!(
+        active(json!({"eventType": "c.d", "channels": ["x"]})).await,
+        false
+    );
+    app.patch(
+        &format!("/api/v1/app/{a}/endpoint/{ep}"),
+        &json!({"disabled": true}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        active(json!({"eventType": "a.b", "channels": ["x"]})).await,
+        false,
+        "disabled"
+    );
+    let resp = app.post(&path, &json!({"eventType": "bad type!"})).await;
+    assert_eq!(resp.status, 422, "{}", resp.text);
+    assert!(resp.text.contains("eventType"), "{}", resp.text);
+    assert_eq!(
+        app.post(
+            "/api/v1/app/nope/msg/precheck/active",
+            &json!({"eventType": "a"})
+        )
+        .await
+        .status,
+        404
+    );
+}

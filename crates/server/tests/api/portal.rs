@@ -401,3 +401,67 @@ async fn the_dashboard_needs_a_session_and_its_assets_are_small() {
         .expect(200);
     assert_eq!(eps["data"].as_array().unwrap().len(), 0, "{eps}");
 }
+
+#[tokio::test]
+async fn whoami_names_the_organisation_and_application_and_logout_ends_a_portal_token() {
+    let app = spawn_app().await;
+    let mine = id(&app.create_app("who").await);
+    let me = app.get("/api/v1/auth/whoami").await.expect(200);
+    assert!(me["envId"].as_str().unwrap().starts_with("org_"), "{me}");
+    assert!(me["appId"].is_null(), "{me}");
+    assert_eq!(me["permissionSource"], "RegionalAuthToken");
+
+    let token = portal_token(
+        &app,
+        &mine,
+        json!({"sessionId": "s-9", "capabilities": ["ViewBase"]}),
+    )
+    .await;
+    let who = as_key(&app, &token, Method::GET, "/api/v1/auth/whoami", None)
+        .await
+        .expect(200);
+    assert_eq!(who["appId"], mine.as_str(), "{who}");
+    assert_eq!(who["envId"], me["envId"]);
+    assert_eq!(who["sessionId"], "s-9");
+
+    // Organisation keys cannot log out; an application token can, at once.
+    assert_error(
+        &send(app.request(Method::POST, "/api/v1/auth/logout")).await,
+        403,
+        "forbidden",
+    );
+    let out = as_key(&app, &token, Method::POST, "/api/v1/auth/logout", None).await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    let after = as_key(
+        &app,
+        &token,
+        Method::GET,
+        &format!("/api/v1/app/{mine}"),
+        None,
+    )
+    .await;
+    assert_error(&after, 401, "authentication_failed");
+    app.get("/api/v1/auth/whoami").await.expect(200);
+}
+
+#[tokio::test]
+async fn transformations_are_a_501_that_says_why() {
+    let app = spawn_app().await;
+    let a = id(&app.create_app("t").await);
+    let ep = id(&app
+        .create_endpoint(&a, json!({"url": "https://a.example.com"}))
+        .await);
+    let base = format!("/api/v1/app/{a}/endpoint/{ep}/transformation");
+    for resp in [
+        app.get(&base).await,
+        app.patch(&base, &json!({"code": "function handler(w) { return w }"}))
+            .await,
+        app.post(&format!("{base}/simulate"), &json!({})).await,
+    ] {
+        let body = assert_error(&resp, 501, "not_implemented");
+        assert!(
+            body["detail"].as_str().unwrap().contains("sandbox"),
+            "{body}"
+        );
+    }
+}
