@@ -19,6 +19,66 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_attempts_by_endpoint))
         .routes(routes!(list_attempts_by_msg))
         .routes(routes!(get_attempt))
+        .routes(routes!(count_attempts_by_endpoint))
+}
+
+/// Most attempts counted; beyond it `approximated` is true (Svix's rule too).
+const COUNT_CEILING: usize = 10_000;
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CountOut {
+    /// Attempts matching the query, at most 10,000.
+    pub count: u64,
+    /// There are more than `count`.
+    pub approximated: bool,
+}
+
+/// How many attempts to the endpoint match the filters (as the attempt list takes them).
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/count", tag = "Message Attempt",
+    params(("app_id" = String, Path, description = "id or uid"), ("endpoint_id" = String, Path, description = "id or uid"),
+        ("status" = Option<i64>, Query), ("status_code_class" = Option<i64>, Query), ("event_types" = Option<String>, Query),
+        ("channel" = Option<String>, Query), ("before" = Option<String>, Query), ("after" = Option<String>, Query)),
+    responses((status = 200, body = CountOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn count_attempts_by_endpoint(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, ep_id)): Path<(String, String)>,
+    raw: RawQuery,
+) -> ApiResult<Json<CountOut>> {
+    let mut q = Query::new(&raw);
+    let f = filter(&mut q, false);
+    q.finish()?;
+    let app = state.app(&p, &app_id).await?;
+    let ep = state.endpoint(&app, &ep_id).await?;
+    let mut lq = hookd_core::store::ListQuery {
+        limit: 250,
+        cursor: None,
+        order: Order::Descending,
+    };
+    let mut count = 0usize;
+    loop {
+        let page = state
+            .store
+            .list_attempts_by_endpoint(&app.id, &ep.id, &lq, &f)
+            .await?;
+        count += page.data.len();
+        if count > COUNT_CEILING {
+            return Ok(Json(CountOut {
+                count: COUNT_CEILING as u64,
+                approximated: true,
+            }));
+        }
+        match page.iterator {
+            Some(it) if !page.done => lq.cursor = Some(hookd_core::store::Cursor::parse(&it)),
+            _ => {
+                return Ok(Json(CountOut {
+                    count: count as u64,
+                    approximated: false,
+                }));
+            }
+        }
+    }
 }
 
 fn filter(q: &mut Query, with_msg: bool) -> AttemptFilter {

@@ -258,3 +258,48 @@ async fn resend_during_an_attempt_does_not_send_twice_at_once() {
         receiver.count()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_counted_by_endpoint_with_the_list_filters() {
+    let receiver = Receiver::scripted(
+        vec![
+            Reply::ok(),
+            Reply::ok(),
+            Reply::status(500),
+            Reply::status(404),
+        ],
+        Reply::ok(),
+    )
+    .await;
+    let app = spawn_app_with(&[("retry_schedule", "1h")]).await;
+    let app_id = id(&app.create_app("count").await);
+    let ep = id(&app
+        .create_endpoint(&app_id, json!({"url": receiver.url}))
+        .await);
+    for n in 1..=4 {
+        app.send_event(&app_id, "c.d").await;
+        // One at a time, so the script's replies go in order.
+        receiver.wait_for(n, Duration::from_secs(10)).await;
+    }
+    wait_until(Duration::from_secs(10), "attempts recorded", || async {
+        (app.attempts_by_endpoint(&app_id, &ep).await.len() == 4).then_some(())
+    })
+    .await;
+    let base = format!("/api/v1/app/{app_id}/attempt/endpoint/{ep}/count");
+    let count = async |query: &str| app.get(&format!("{base}{query}")).await.expect(200);
+    let all = count("").await;
+    assert_eq!(
+        (all["count"].as_u64(), all["approximated"].as_bool()),
+        (Some(4), Some(false)),
+        "{all}"
+    );
+    assert_eq!(count("?status=0").await["count"], 2);
+    assert_eq!(count("?status_code_class=500").await["count"], 1);
+    assert_eq!(count("?event_types=nope").await["count"], 0);
+    let bad = app
+        .get(&format!(
+            "/api/v1/app/{app_id}/attempt/endpoint/{ep}/count?status=9"
+        ))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+}
