@@ -168,6 +168,8 @@ fn endpoint_form(
             }
             label { "Channels " small { "(comma-separated, optional)" }
                 input type="text" name="channels" value=(val("channels", ep.and_then(|e| e.channels.clone()).map(|c| c.join(", ")))); }
+            label { "Payload filter " small { "(optional, e.g. " code { "data.amount >= 100 and data.currency in [\"usd\"]" } ")" }
+                input type="text" name="filter" value=(val("filter", ep.and_then(|e| e.filter.clone()))); }
             label { "Rate limit " small { "(messages per second, optional)" }
                 input type="number" name="rateLimit" min="1" value=(val("rateLimit", ep.and_then(|e| e.rate_limit).map(|r| r.to_string()))); }
             @if ep.is_none() {
@@ -200,6 +202,7 @@ fn endpoint_json(f: &Form, with_headers: bool) -> ApiResult<Value> {
         ),
         None => Value::Null,
     };
+    body["filter"] = f.get("filter").map_or(Value::Null, |s| json!(s));
     body["rateLimit"] = match f.get("rateLimit") {
         Some(r) => match r.parse::<i64>() {
             Ok(n) => json!(n),
@@ -381,6 +384,7 @@ async fn endpoint_page(
                     dl {
                         dt { "Description" } dd { (ep.description) }
                         dt { "Event types" } dd { (ep.filter_types.as_ref().map(|t| t.join(", ")).unwrap_or_else(|| "all".into())) }
+                        @if let Some(f) = &ep.filter { dt { "Payload filter" } dd { code { (f) } } }
                     }
                 }
                 @if manage {
@@ -795,6 +799,7 @@ pub async fn message(v: View, Path(p): Path<Params>, query: RawQuery) -> Respons
             dt { "Event type" } dd { code { (m.event_type) } }
             @if let Some(e) = &m.event_id { dt { "Event id" } dd { code { (e) } } }
             dt { "Accepted" } dd { (time(m.timestamp)) }
+            @if let Some(at) = m.deliver_at { dt { "Scheduled for" } dd { (time(at)) } }
             @if let Some(c) = &m.channels { dt { "Channels" } dd { (c.join(", ")) } }
         }
         details open { summary { "Payload" } (code_block(m.payload.get())) }

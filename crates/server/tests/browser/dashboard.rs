@@ -61,6 +61,7 @@ async fn an_operator_adds_an_endpoint_and_follows_deliveries() {
     b.goto(&format!("/ui/app/{app_id}/endpoints/new")).await;
     b.fill("input[name=url]", &receiver.url).await;
     b.fill("input[name=description]", "Billing").await;
+    b.fill("input[name=filter]", "n >= 1").await;
     b.click("input[name=eventTypes][value='invoice.paid']")
         .await;
     b.click("form.stack button[type=submit]").await;
@@ -68,6 +69,23 @@ async fn an_operator_adds_an_endpoint_and_follows_deliveries() {
     let ep_path = b.path().await;
     let ep_id = ep_path.rsplit('/').next().unwrap().to_string();
     assert!(ep_id.starts_with("ep_"), "{ep_path}");
+    let saved = app
+        .get(&format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        saved["filter"], "n >= 1",
+        "the form's payload filter was saved: {saved}"
+    );
+    let shown = b
+        .client
+        .execute(
+            "return document.querySelector('input[name=filter]').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!("n >= 1"));
 
     // A delivered message shows as delivered, live.
     let ok_msg = app
