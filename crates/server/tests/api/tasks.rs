@@ -228,6 +228,45 @@ async fn replay_missing_sends_only_what_the_endpoint_never_got() {
 }
 
 #[tokio::test]
+async fn replay_missing_honours_the_endpoints_payload_filter() {
+    let app = spawn().await;
+    let rx = Rx::start(200).await;
+    app.create_app("repf").await;
+    let mut sent = Vec::new();
+    for n in 1..=4 {
+        let m = app
+            .send_message("repf", json!({"eventType": "a", "payload": {"n": n}}))
+            .await;
+        sent.push(m["id"].as_str().unwrap().to_string());
+    }
+    let ep = app
+        .create_endpoint(
+            "repf",
+            json!({"url": rx.url, "uid": "f", "filter": "n >= 3"}),
+        )
+        .await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    let resp = app
+        .post(
+            "/api/v1/app/repf/endpoint/f/replay-missing",
+            &json!({"since": since_an_hour_ago()}),
+        )
+        .await
+        .expect(202);
+    let task = finished(&app, &assert_started(&resp, "endpoint.replay")).await;
+    assert_eq!(task["data"]["messagesSent"], 2, "{task}");
+    for m in &sent[2..] {
+        delivery_status(&app, "repf", m, &ep, 0).await;
+    }
+    assert_eq!(
+        rx.count(&sent[0]) + rx.count(&sent[1]),
+        0,
+        "the filter refuses n < 3"
+    );
+    assert_eq!(rx.total(), 2);
+}
+
+#[tokio::test]
 async fn expunge_all_contents_purges_every_payload_as_a_task() {
     let app = spawn().await;
     app.create_app("purge").await;
