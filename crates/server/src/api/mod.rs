@@ -14,6 +14,7 @@ mod idempotency;
 pub(crate) mod message;
 pub mod portal;
 pub mod state;
+mod stats;
 pub(crate) mod tasks;
 mod transformation;
 pub mod types;
@@ -65,6 +66,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(actions::router())
         .merge(portal::router())
         .merge(tasks::router())
+        .merge(stats::router())
         .merge(transformation::router())
 }
 

@@ -400,3 +400,53 @@ async fn creating_validates_fields() {
     let list = app.get("/api/v1/app").await.expect(200);
     assert_eq!(ids(&list), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn counts_of_active_applications_and_endpoints() {
+    let app = crate::helpers::spawn_app().await;
+    let none = app.get("/api/v1/app/stats/count-active").await.expect(200);
+    assert_eq!(none["count"], 0, "{none}");
+    // An application whose uid is "stats" still works under its own paths.
+    let a = crate::helpers::id(&app.create_app("stats").await);
+    let b = crate::helpers::id(&app.create_app("other").await);
+    app.create_app("empty").await;
+    app.create_endpoint(&a, serde_json::json!({"url": "https://a.example.com"}))
+        .await;
+    let off = crate::helpers::id(
+        &app.create_endpoint(&b, serde_json::json!({"url": "https://b.example.com"}))
+            .await,
+    );
+    app.create_endpoint(
+        &b,
+        serde_json::json!({"url": "https://c.example.com", "disabled": true}),
+    )
+    .await;
+    app.get("/api/v1/app/stats/endpoint").await.expect(200);
+    app.get("/api/v1/app/stats").await.expect(200);
+    let n = app.get("/api/v1/stats/endpoint/count").await.expect(200);
+    assert_eq!(
+        (n["active"].as_u64(), n["disabled"].as_u64()),
+        (Some(2), Some(1)),
+        "{n}"
+    );
+    assert_eq!(
+        app.get("/api/v1/app/stats/count-active").await.expect(200)["count"],
+        2
+    );
+    app.patch(
+        &format!("/api/v1/app/{b}/endpoint/{off}"),
+        &serde_json::json!({"disabled": true}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.get("/api/v1/app/stats/count-active").await.expect(200)["count"],
+        1
+    );
+    assert_eq!(
+        app.get("/api/v1/stats/endpoint/count?exclude_svix_play=maybe")
+            .await
+            .status,
+        422
+    );
+}
