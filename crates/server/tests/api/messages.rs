@@ -765,3 +765,67 @@ async fn precheck_says_whether_an_enabled_endpoint_would_take_the_message() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_events_stream_reads_messages_oldest_first_and_polls_on() {
+    let app = spawn_app().await;
+    let a = id(&app.create_app("ev").await);
+    let mut sent = Vec::new();
+    for (t, ch) in [("a.b", "x"), ("c.d", "y"), ("a.b", "z")] {
+        sent.push(id(&app
+            .send_message(&a, json!({"eventType": t, "payload": {}, "channels": [ch]}))
+            .await));
+    }
+    // Messages show once they are a second old.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let path = format!("/api/v1/app/{a}/events");
+    let first = app.get(&path).await.expect(200);
+    assert_eq!(ids(&first), sent, "oldest first: {first}");
+    assert_eq!(first["done"], true);
+    let it = first["iterator"].as_str().unwrap().to_string();
+    assert_eq!(it, sent[2]);
+
+    // Nothing new: the same iterator back, done.
+    let idle = get_query(&app, &path, &[("iterator", &it)]).await;
+    assert!(ids(&idle).is_empty(), "{idle}");
+    assert_eq!(idle["iterator"], it.as_str());
+    let next = id(&app
+        .send_message(&a, json!({"eventType": "a.b", "payload": {}}))
+        .await);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let more = get_query(&app, &path, &[("iterator", &it)]).await;
+    assert_eq!(ids(&more), vec![next.clone()]);
+
+    // Pages, and filters.
+    let page = get_query(&app, &path, &[("limit", "2")]).await;
+    assert_eq!(
+        (ids(&page), page["done"].as_bool()),
+        (sent[..2].to_vec(), Some(false))
+    );
+    let typed = get_query(&app, &path, &[("event_types", "a.b")]).await;
+    assert_eq!(
+        ids(&typed),
+        vec![sent[0].clone(), sent[2].clone(), next.clone()]
+    );
+    let chans = get_query(&app, &path, &[("channels", "y,z")]).await;
+    assert_eq!(ids(&chans), vec![sent[1].clone(), sent[2].clone()]);
+    let one = get_query(&app, &path, &[("channels", "x")]).await;
+    assert_eq!(ids(&one), vec![sent[0].clone()]);
+    let empty = app
+        .get(&format!(
+            "/api/v1/app/{}/events",
+            id(&app.create_app("none").await)
+        ))
+        .await
+        .expect(200);
+    assert!(ids(&empty).is_empty());
+    let it = empty["iterator"].as_str().unwrap().to_string();
+    get_query(
+        &app,
+        &format!("/api/v1/app/{a}/events"),
+        &[("iterator", &it)],
+    )
+    .await;
+    let bad = app.get(&format!("{path}?iterator=nonsense")).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+}
