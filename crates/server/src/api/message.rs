@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_endpoint_messages))
         .routes(routes!(precheck_active))
         .routes(routes!(app_events))
+        .routes(routes!(get_raw_payload))
 }
 
 const MAX_TAGS: usize = 5;
@@ -486,5 +487,28 @@ pub async fn app_events(
         data,
         iterator,
         done: page.done,
+    }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MessageRawPayloadOut {
+    /// The payload exactly as it was received and is delivered, as a string.
+    pub payload: String,
+}
+
+/// A message's payload as the exact bytes received (and signed), as a string.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/msg/{msg_id}/raw", tag = "Message",
+    params(("app_id" = String, Path, description = "id or uid"), ("msg_id" = String, Path, description = "id or eventId")),
+    responses((status = 200, body = MessageRawPayloadOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+        (status = 404, body = HttpErrorOut)))]
+pub async fn get_raw_payload(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<Json<MessageRawPayloadOut>> {
+    let app = state.app(&p, &app_id).await?;
+    let m = state.message(&app, &msg_id).await?;
+    Ok(Json(MessageRawPayloadOut {
+        payload: m.payload.get().to_string(),
     }))
 }

@@ -829,3 +829,29 @@ async fn the_events_stream_reads_messages_oldest_first_and_polls_on() {
     let bad = app.get(&format!("{path}?iterator=nonsense")).await;
     assert_eq!(bad.status, 422, "{}", bad.text);
 }
+
+#[tokio::test]
+async fn the_raw_payload_is_the_bytes_received() {
+    let app = spawn_app().await;
+    let a = id(&app.create_app("raw").await);
+    let body = r#"{"eventType":"a.b","eventId":"e-1","payload":{"b": 1,  "a":[1.50, "é"]}}"#;
+    let m = app
+        .post_raw(&format!("/api/v1/app/{a}/msg"), body)
+        .await
+        .expect(202);
+    let raw = app
+        .get(&format!("/api/v1/app/{a}/msg/{}/raw", id(&m)))
+        .await
+        .expect(200);
+    assert_eq!(raw["payload"], r#"{"b": 1,  "a":[1.50, "é"]}"#);
+    let by_event = app
+        .get(&format!("/api/v1/app/{a}/msg/e-1/raw"))
+        .await
+        .expect(200);
+    assert_eq!(by_event, raw);
+    assert_error(
+        &app.get(&format!("/api/v1/app/{a}/msg/msg_nope/raw")).await,
+        404,
+        "not_found",
+    );
+}
