@@ -451,7 +451,9 @@ mod tests {
         assert_eq!(new.feature_flags, Some(vec!["beta".to_string()]));
         assert_eq!(
             new.schema,
-            Some(json!({"type": "object", "title": "New pet", "properties": {"tag": {"type": "string"}}}))
+            Some(
+                json!({"type": "object", "title": "New pet", "properties": {"tag": {"type": "string"}}})
+            )
         );
         assert!(got[0].deprecated && got[0].schema.is_none());
         assert_eq!(got[2].description, "Legacy body");
@@ -461,7 +463,10 @@ mod tests {
     #[test]
     fn problems_are_located() {
         assert_eq!(locs(json!([])), [r#"["body","spec"]"#]);
-        assert_eq!(locs(json!({"openapi": "3.1.0"})), [r#"["body","spec","webhooks"]"#]);
+        assert_eq!(
+            locs(json!({"openapi": "3.1.0"})),
+            [r#"["body","spec","webhooks"]"#]
+        );
         assert_eq!(
             locs(json!({"webhooks": {
                 "bad name": {"post": {}},
@@ -487,12 +492,18 @@ mod tests {
         let mut schemas = Map::new();
         for i in 0..20 {
             let next = format!("#/components/schemas/S{}", i + 1);
-            schemas.insert(format!("S{i}"), json!({"a": {"$ref": next}, "b": {"$ref": next}}));
+            schemas.insert(
+                format!("S{i}"),
+                json!({"a": {"$ref": next}, "b": {"$ref": next}}),
+            );
         }
         schemas.insert("S20".into(), json!({"type": "string"}));
         let spec = json!({"webhooks": {"x": {"post": {"requestBody": {"content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/S0"}}}}}}}, "components": {"schemas": schemas}});
-        assert_eq!(locs(spec), [r#"["body","spec","webhooks","x","post","requestBody"]"#]);
+        assert_eq!(
+            locs(spec),
+            [r#"["body","spec","webhooks","x","post","requestBody"]"#]
+        );
     }
 
     #[test]
@@ -508,7 +519,8 @@ mod tests {
         }
         .into_event_type("org_1", now);
         // Only the newest schema version is exported.
-        a.schemas = Some(json!({"1": {"old": true}, "10": {"type": "object"}, "9": {"older": true}}));
+        a.schemas =
+            Some(json!({"1": {"old": true}, "10": {"type": "object"}, "9": {"older": true}}));
         let b = SpecEventType {
             name: "user.created".into(),
             description: String::new(),

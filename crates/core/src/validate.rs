@@ -497,7 +497,10 @@ mod tests {
     fn retry_schedules_are_bounded_like_the_servers() {
         let mut c = Checker::new();
         let l = Loc::body().field("retrySchedule");
-        assert_eq!(c.retry_schedule(&l, &[(1, 0), (0, 0), (2_592_000, 0)]), vec![1, 0, 2_592_000]);
+        assert_eq!(
+            c.retry_schedule(&l, &[(1, 0), (0, 0), (2_592_000, 0)]),
+            vec![1, 0, 2_592_000]
+        );
         assert_eq!(c.retry_schedule(&l, &[]), Vec::<u32>::new());
         assert!(c.is_ok());
         c.retry_schedule(&l, &[(1, 0), (2_592_001, 0), (-1, 0), (1, 500)]);
@@ -518,7 +521,10 @@ mod tests {
         c.retry_schedule(&l, &vec![(1, 0); crate::retry::MAX_RETRIES + 1]);
         let errs = c.finish(()).err().unwrap_or_default();
         assert_eq!(errs.len(), 1);
-        assert_eq!(errs[0].loc, vec![serde_json::json!("body"), "retrySchedule".into()]);
+        assert_eq!(
+            errs[0].loc,
+            vec![serde_json::json!("body"), "retrySchedule".into()]
+        );
     }
 
     #[test]

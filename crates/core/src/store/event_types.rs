@@ -165,11 +165,21 @@ mod tests {
         kept.retry_schedule = Some(vec![1, 2]);
         let mut archived = named("b", "was archived");
         archived.archived = true;
-        let existing = vec![kept.clone(), archived.clone(), named("c", "old"), named("d", "untouched")];
+        let existing = vec![
+            kept.clone(),
+            archived.clone(),
+            named("c", "old"),
+            named("d", "untouched"),
+        ];
         let now = Timestamp(50);
         let imported = vec![
             // Identical to the stored one (schedule and times are not the document's).
-            EventType { retry_schedule: None, created_at: now, updated_at: now, ..kept.clone() },
+            EventType {
+                retry_schedule: None,
+                created_at: now,
+                updated_at: now,
+                ..kept.clone()
+            },
             named("b", "was archived"),
             named("c", "new text"),
             named("e", "brand new"),
@@ -184,7 +194,10 @@ mod tests {
         assert_eq!((b.created_at, b.updated_at), (Timestamp(1), now));
         assert_eq!(plan.upserts[1].description, "new text");
         let e = &plan.upserts[2];
-        assert_eq!((e.created_at, e.updated_at, e.retry_schedule.clone()), (now, now, None));
+        assert_eq!(
+            (e.created_at, e.updated_at, e.retry_schedule.clone()),
+            (now, now, None)
+        );
 
         // replace_all archives the active ones not named, and no others.
         let plan = plan_import(&existing, imported, true, now);

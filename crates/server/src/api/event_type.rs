@@ -13,7 +13,9 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
 use super::extract::{JsonBody, Path, Query, RawQuery};
 use super::state::{AppState, Principal};
-use super::types::{EventTypeIn, EventTypeOut, EventTypePatch, EventTypeUpdate, ListResponse};
+use super::types::{
+    EventTypeIn, EventTypeOut, EventTypePatch, EventTypeUpdate, ListResponse, RetryScheduleInOut,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             patch_event_type,
             delete_event_type
         ))
+        .routes(routes!(get_retry_schedule, set_retry_schedule))
 }
 
 const MAX_SCHEMAS_BYTES: usize = 256 * 1024;
@@ -323,4 +326,56 @@ pub async fn delete_event_type(
     } else {
         Err(ApiError::not_found("event type"))
     }
+}
+
+/// Get an event type's retry schedule (`null`: the server's).
+#[utoipa::path(get, path = "/api/v1/event-type/{event_type_name}/retry-schedule", tag = "Event Type",
+    params(("event_type_name" = String, Path)),
+    responses((status = 200, body = RetryScheduleInOut), (status = 404, body = HttpErrorOut)))]
+pub async fn get_retry_schedule(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    let et = state
+        .store
+        .get_event_type(&p.org_id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    Ok(Json(RetryScheduleInOut::from_secs(et.retry_schedule)))
+}
+
+/// Set the schedule this event type's messages retry on, instead of the
+/// server's `retry_schedule` (`null` goes back to it).
+#[utoipa::path(put, path = "/api/v1/event-type/{event_type_name}/retry-schedule", tag = "Event Type",
+    params(("event_type_name" = String, Path)),
+    request_body = RetryScheduleInOut,
+    responses((status = 200, body = RetryScheduleInOut), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn set_retry_schedule(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<RetryScheduleInOut>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    p.require_org_scope()?;
+    let mut c = Checker::new();
+    let schedule = body.retry_schedule.map(|delays| {
+        let pairs: Vec<(i64, i64)> = delays.iter().map(|d| (d.secs, d.nanos)).collect();
+        c.retry_schedule(&Loc::body().field("retrySchedule"), &pairs)
+    });
+    c.finish(())?;
+    let stored = schedule.clone();
+    let et = state
+        .store
+        .modify_event_type(
+            &p.org_id,
+            &name,
+            Box::new(move |e| {
+                e.retry_schedule = stored;
+                e.updated_at = Timestamp::now();
+            }),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    Ok(Json(RetryScheduleInOut::from_secs(et.retry_schedule)))
 }

@@ -560,3 +560,35 @@ pub struct HealthOut {
     pub checks: BTreeMap<String, String>,
     pub version: String,
 }
+
+/// One delay of a retry schedule (Svix `Duration`).
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+pub struct DurationInOut {
+    pub secs: i64,
+    #[serde(default)]
+    pub nanos: i64,
+}
+
+/// An event type's own retry schedule (Svix `RetryScheduleInOut`): delays
+/// between attempts; `null` means the server's `retry_schedule`.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryScheduleInOut {
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<DurationInOut>>,
+}
+
+impl RetryScheduleInOut {
+    pub fn from_secs(secs: Option<Vec<u32>>) -> Self {
+        RetryScheduleInOut {
+            retry_schedule: secs.map(|v| {
+                v.into_iter()
+                    .map(|s| DurationInOut {
+                        secs: i64::from(s),
+                        nanos: 0,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}

@@ -60,10 +60,7 @@ impl Schedules {
                 }
             },
         };
-        if let Some(entry) = lock(&self.types)
-            .get(&org)
-            .and_then(|m| m.get(event_type))
-        {
+        if let Some(entry) = lock(&self.types).get(&org).and_then(|m| m.get(event_type)) {
             return entry.clone();
         }
         let entry: Entry = match store.get_event_type(&org, event_type).await {

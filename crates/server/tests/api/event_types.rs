@@ -280,3 +280,85 @@ async fn list_paginates_by_name_and_can_omit_schemas() {
         assert!(et["schemas"].is_null(), "schemas shown: {et}");
     }
 }
+
+#[tokio::test]
+async fn retry_schedule_is_set_read_and_reset() {
+    let app = spawn_app().await;
+    let path = "/api/v1/event-type/invoice.paid/retry-schedule";
+    create(&app, "invoice.paid").await;
+    assert_eq!(
+        app.get(path).await.expect(200),
+        json!({"retrySchedule": null})
+    );
+
+    let schedule = json!({"retrySchedule": [{"secs": 5, "nanos": 0}, {"secs": 0, "nanos": 0}, {"secs": 3600, "nanos": 0}]});
+    assert_eq!(app.put(path, &schedule).await.expect(200), schedule);
+    assert_eq!(app.get(path).await.expect(200), schedule);
+
+    // Editing the event type keeps its schedule.
+    app.patch(
+        "/api/v1/event-type/invoice.paid",
+        &json!({"description": "changed"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.get(path).await.expect(200), schedule);
+
+    // An empty schedule (no retries) differs from null (the server's).
+    let none = json!({"retrySchedule": []});
+    assert_eq!(app.put(path, &none).await.expect(200), none);
+    assert_eq!(app.get(path).await.expect(200), none);
+    let reset = json!({"retrySchedule": null});
+    assert_eq!(app.put(path, &reset).await.expect(200), reset);
+    assert_eq!(app.get(path).await.expect(200), reset);
+
+    for resp in [
+        app.get("/api/v1/event-type/no.such.type/retry-schedule")
+            .await,
+        app.put("/api/v1/event-type/no.such.type/retry-schedule", &schedule)
+            .await,
+    ] {
+        assert_error(&resp, 404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn retry_schedule_is_validated_like_the_servers() {
+    let app = spawn_app().await;
+    let path = "/api/v1/event-type/invoice.paid/retry-schedule";
+    create(&app, "invoice.paid").await;
+    let good = json!({"retrySchedule": [{"secs": 60, "nanos": 0}]});
+    app.put(path, &good).await.expect(200);
+
+    let too_long =
+        json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 2_592_001, "nanos": 0}]});
+    assert_validation(
+        &app.put(path, &too_long).await,
+        json!(["body", "retrySchedule", 1, "secs"]),
+    );
+    let negative = json!({"retrySchedule": [{"secs": -1, "nanos": 0}]});
+    assert_validation(
+        &app.put(path, &negative).await,
+        json!(["body", "retrySchedule", 0, "secs"]),
+    );
+    let fractional = json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 1, "nanos": 500}]});
+    assert_validation(
+        &app.put(path, &fractional).await,
+        json!(["body", "retrySchedule", 1, "nanos"]),
+    );
+    let many: Vec<Value> = (0..51).map(|_| json!({"secs": 1, "nanos": 0})).collect();
+    assert_validation(
+        &app.put(path, &json!({"retrySchedule": many})).await,
+        json!(["body", "retrySchedule"]),
+    );
+    let fifty: Vec<Value> = (0..50).map(|_| json!({"secs": 1, "nanos": 0})).collect();
+    app.put(path, &json!({"retrySchedule": fifty}))
+        .await
+        .expect(200);
+    app.put(path, &good).await.expect(200);
+    let wrong_type = json!({"retrySchedule": [{"secs": "soon", "nanos": 0}]});
+    assert_eq!(app.put(path, &wrong_type).await.status, 422);
+
+    // Nothing rejected was stored.
+    assert_eq!(app.get(path).await.expect(200), good);
+}

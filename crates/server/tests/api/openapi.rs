@@ -38,6 +38,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("put", "/api/v1/event-type/{event_type_name}"),
     ("patch", "/api/v1/event-type/{event_type_name}"),
     ("delete", "/api/v1/event-type/{event_type_name}"),
+    ("get", "/api/v1/event-type/{event_type_name}/retry-schedule"),
+    ("put", "/api/v1/event-type/{event_type_name}/retry-schedule"),
     ("get", "/api/v1/app/{app_id}/msg"),
     ("post", "/api/v1/app/{app_id}/msg"),
     ("get", "/api/v1/app/{app_id}/msg/{msg_id}"),
