@@ -40,6 +40,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/api/v1/event-type/{event_type_name}"),
     ("get", "/api/v1/event-type/{event_type_name}/retry-schedule"),
     ("put", "/api/v1/event-type/{event_type_name}/retry-schedule"),
+    ("post", "/api/v1/event-type/import/openapi"),
+    ("post", "/api/v1/event-type/export/openapi"),
     ("get", "/api/v1/app/{app_id}/msg"),
     ("post", "/api/v1/app/{app_id}/msg"),
     ("get", "/api/v1/app/{app_id}/msg/{msg_id}"),
