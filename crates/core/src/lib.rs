@@ -10,6 +10,7 @@
 //! | [`store`] | the store traits by aggregate, and the rules both backends share |
 //! | [`retry`] | the retry schedule and the decision after an attempt |
 //! | [`adaptive`] | each endpoint's concurrency window (AIMD) |
+//! | [`catalog`] | event types as an OpenAPI document's webhooks (import, export) |
 //! | [`secret`], [`auth`] | signing secrets, API key hashing |
 //! | [`time`], [`random`] | timestamps, randomness |
 //!
@@ -21,6 +22,7 @@
 
 pub mod adaptive;
 pub mod auth;
+pub mod catalog;
 pub mod filter;
 pub mod ids;
 pub mod model;

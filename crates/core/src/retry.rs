@@ -15,6 +15,12 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 /// Jitter applied to each scheduled delay, as a fraction.
 pub const JITTER: f64 = 0.2;
 
+/// Most retries a schedule may have (the server's `retry_schedule`, and an
+/// event type's own).
+pub const MAX_RETRIES: usize = 50;
+/// Longest delay of one retry.
+pub const MAX_DELAY: Duration = Duration::from_secs(30 * 86_400);
+
 /// Delays between attempts: entry `i` is the wait after attempt `i + 1` fails.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule(pub Vec<Duration>);
@@ -40,15 +46,24 @@ impl Schedule {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let d = parse_duration(part)?;
-            if d > Duration::from_secs(30 * 86_400) {
+            if d > MAX_DELAY {
                 return Err(format!("'{part}' is longer than 30 days"));
             }
             out.push(d);
         }
-        if out.len() > 50 {
-            return Err("at most 50 retries".into());
+        if out.len() > MAX_RETRIES {
+            return Err(format!("at most {MAX_RETRIES} retries"));
         }
         Ok(Schedule(out))
+    }
+
+    /// An event type's schedule as stored: delays in whole seconds.
+    pub fn from_secs(secs: &[u32]) -> Schedule {
+        Schedule(
+            secs.iter()
+                .map(|s| Duration::from_secs(u64::from(*s)))
+                .collect(),
+        )
     }
 
     /// Total attempts a delivery gets (the first plus one per entry).
@@ -214,6 +229,12 @@ mod tests {
         assert!(Schedule::parse("soon").is_err());
         assert!(Schedule::parse("31d").is_err());
         assert_eq!(parse_duration("90d"), Ok(secs(90 * 86_400)));
+        let fifty_one = vec!["1s"; MAX_RETRIES + 1].join(",");
+        assert!(Schedule::parse(&fifty_one).is_err());
+        assert_eq!(
+            Schedule::from_secs(&[1, 0, 3600]),
+            Schedule(vec![secs(1), secs(0), secs(3600)])
+        );
     }
 
     #[test]

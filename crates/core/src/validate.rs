@@ -273,6 +273,49 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// An event type's retry schedule as Svix `Duration`s (`secs`, `nanos`):
+    /// at most [`MAX_RETRIES`] delays, each at most [`MAX_DELAY`], in whole
+    /// seconds (the bounds of the server's `retry_schedule`). Returns the
+    /// delays in seconds.
+    ///
+    /// [`MAX_RETRIES`]: crate::retry::MAX_RETRIES
+    /// [`MAX_DELAY`]: crate::retry::MAX_DELAY
+    pub fn retry_schedule(&mut self, loc: &Loc, delays: &[(i64, i64)]) -> Vec<u32> {
+        use crate::retry::{MAX_DELAY, MAX_RETRIES};
+        if delays.len() > MAX_RETRIES {
+            self.error(
+                loc,
+                "value_error.list.max_items",
+                format!("at most {MAX_RETRIES} retries are allowed"),
+            );
+        }
+        let max = MAX_DELAY.as_secs() as i64;
+        let mut out = Vec::with_capacity(delays.len());
+        for (i, &(secs, nanos)) in delays.iter().enumerate() {
+            let l = loc.index(i);
+            if !(0..=max).contains(&secs) {
+                self.error(
+                    &l.field("secs"),
+                    "value_error.number",
+                    format!("a retry delay must be between 0 and {max} seconds (30 days)"),
+                );
+            }
+            // Stored delays are whole seconds; silently rounding would
+            // change the schedule the caller asked for.
+            if nanos != 0 {
+                self.error(
+                    &l.field("nanos"),
+                    "value_error.number",
+                    "hookd keeps retry delays in whole seconds: nanos must be 0",
+                );
+            }
+            out.push(secs.clamp(0, max) as u32);
+        }
+        out
+    }
+}
+
 fn dedup(v: Vec<String>) -> Option<Vec<String>> {
     if v.is_empty() {
         return None;
@@ -447,6 +490,40 @@ mod tests {
             })
             .len(),
             1
+        );
+    }
+
+    #[test]
+    fn retry_schedules_are_bounded_like_the_servers() {
+        let mut c = Checker::new();
+        let l = Loc::body().field("retrySchedule");
+        assert_eq!(
+            c.retry_schedule(&l, &[(1, 0), (0, 0), (2_592_000, 0)]),
+            vec![1, 0, 2_592_000]
+        );
+        assert_eq!(c.retry_schedule(&l, &[]), Vec::<u32>::new());
+        assert!(c.is_ok());
+        c.retry_schedule(&l, &[(1, 0), (2_592_001, 0), (-1, 0), (1, 500)]);
+        let errs = c.finish(()).err().unwrap_or_default();
+        let locs: Vec<String> = errs
+            .iter()
+            .map(|e| serde_json::Value::Array(e.loc.clone()).to_string())
+            .collect();
+        assert_eq!(
+            locs,
+            [
+                r#"["body","retrySchedule",1,"secs"]"#,
+                r#"["body","retrySchedule",2,"secs"]"#,
+                r#"["body","retrySchedule",3,"nanos"]"#,
+            ]
+        );
+        let mut c = Checker::new();
+        c.retry_schedule(&l, &vec![(1, 0); crate::retry::MAX_RETRIES + 1]);
+        let errs = c.finish(()).err().unwrap_or_default();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].loc,
+            vec![serde_json::json!("body"), "retrySchedule".into()]
         );
     }
 

@@ -81,6 +81,9 @@ pub enum Change {
     App(String),
     /// An application was deleted with everything under it.
     AppDeleted(String),
+    /// An event type (organisation id, name) was created, changed or removed:
+    /// its retry schedule may have changed.
+    EventType(String, String),
     /// New deliveries wait for any node to claim them.
     Deliveries,
     /// Pending deliveries to the endpoint of messages created before the
@@ -95,6 +98,8 @@ impl Change {
             Change::Endpoint(id) => format!("endpoint:{id}"),
             Change::App(id) => format!("app:{id}"),
             Change::AppDeleted(id) => format!("app_deleted:{id}"),
+            // Neither organisation ids nor event type names contain ':'.
+            Change::EventType(org, name) => format!("event_type:{org}:{name}"),
             Change::Deliveries => "deliveries".into(),
             Change::Canceled(ep, before) => format!("canceled:{}:{ep}", before.0),
         }
@@ -112,6 +117,9 @@ impl Change {
                     Timestamp(before.parse().ok()?),
                 ))
             }
+            Some(("event_type", rest)) => rest
+                .split_once(':')
+                .map(|(org, name)| Change::EventType(org.to_string(), name.to_string())),
             None if s == "deliveries" => Some(Change::Deliveries),
             _ => None,
         }
@@ -300,12 +308,14 @@ mod tests {
             Change::Endpoint("ep_1".into()),
             Change::App("app_1".into()),
             Change::AppDeleted("app_1".into()),
+            Change::EventType("org_1".into(), "invoice.paid".into()),
             Change::Deliveries,
             Change::Canceled("ep_1".into(), Timestamp(1_700_000_000_000)),
         ] {
             assert_eq!(Change::decode(&c.encode()), Some(c));
         }
         assert_eq!(Change::decode("nonsense"), None);
+        assert_eq!(Change::decode("event_type:org_1"), None);
     }
 
     #[test]

@@ -3,17 +3,25 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use hookd_core::catalog;
+use hookd_core::model::TaskKind;
 use hookd_core::model::{EventType, Scope};
-use hookd_core::store::Order;
+use hookd_core::store::{Cursor, ListQuery, Order, plan_import};
 use hookd_core::time::Timestamp;
 use hookd_core::validate::{Checker, Loc, MAX_TEXT_LEN};
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
 use super::extract::{JsonBody, Path, Query, RawQuery};
 use super::state::{AppState, Principal};
-use super::types::{EventTypeIn, EventTypeOut, EventTypePatch, EventTypeUpdate, ListResponse};
+use super::tasks::BackgroundTaskOut;
+use super::types::{
+    EventTypeFromOpenApi, EventTypeImportOpenApiIn, EventTypeImportOpenApiOut,
+    EventTypeImportOpenApiOutData, EventTypeIn, EventTypeOut, EventTypePatch, EventTypeUpdate,
+    ListResponse, RetryScheduleInOut,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
             patch_event_type,
             delete_event_type
         ))
+        .routes(routes!(get_retry_schedule, set_retry_schedule))
+        .routes(routes!(import_openapi))
+        .routes(routes!(export_openapi))
 }
 
 const MAX_SCHEMAS_BYTES: usize = 256 * 1024;
@@ -323,4 +334,164 @@ pub async fn delete_event_type(
     } else {
         Err(ApiError::not_found("event type"))
     }
+}
+
+/// Get an event type's retry schedule (`null`: the server's).
+#[utoipa::path(get, path = "/api/v1/event-type/{event_type_name}/retry-schedule", tag = "Event Type",
+    params(("event_type_name" = String, Path)),
+    responses((status = 200, body = RetryScheduleInOut), (status = 404, body = HttpErrorOut)))]
+pub async fn get_retry_schedule(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    let et = state
+        .store
+        .get_event_type(&p.org_id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    Ok(Json(RetryScheduleInOut::from_secs(et.retry_schedule)))
+}
+
+/// Set the schedule this event type's messages retry on, instead of the
+/// server's `retry_schedule` (`null` goes back to it).
+#[utoipa::path(put, path = "/api/v1/event-type/{event_type_name}/retry-schedule", tag = "Event Type",
+    params(("event_type_name" = String, Path)),
+    request_body = RetryScheduleInOut,
+    responses((status = 200, body = RetryScheduleInOut), (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn set_retry_schedule(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<RetryScheduleInOut>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    p.require_org_scope()?;
+    let mut c = Checker::new();
+    let schedule = body.retry_schedule.map(|delays| {
+        let pairs: Vec<(i64, i64)> = delays.iter().map(|d| (d.secs, d.nanos)).collect();
+        c.retry_schedule(&Loc::body().field("retrySchedule"), &pairs)
+    });
+    c.finish(())?;
+    let stored = schedule.clone();
+    let et = state
+        .store
+        .modify_event_type(
+            &p.org_id,
+            &name,
+            Box::new(move |e| {
+                e.retry_schedule = stored;
+                e.updated_at = Timestamp::now();
+            }),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    Ok(Json(RetryScheduleInOut::from_secs(et.retry_schedule)))
+}
+
+/// Every event type of the organisation, archived included, in name order.
+async fn all_event_types(state: &AppState, org_id: &str) -> ApiResult<Vec<EventType>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = ListQuery {
+            limit: 250,
+            cursor: cursor.take(),
+            order: Order::Ascending,
+        };
+        let page = state.store.list_event_types(org_id, &q, true).await?;
+        out.extend(page.data);
+        match page.iterator {
+            Some(it) if !page.done => cursor = Some(Cursor::parse(&it)),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Create or update event types from the webhooks of an OpenAPI document.
+#[utoipa::path(post, path = "/api/v1/event-type/import/openapi", tag = "Event Type",
+    request_body = EventTypeImportOpenApiIn,
+    responses((status = 200, body = EventTypeImportOpenApiOut), (status = 400, body = HttpErrorOut), (status = 422, body = HttpValidationError)))]
+pub async fn import_openapi(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    JsonBody(body): JsonBody<EventTypeImportOpenApiIn>,
+) -> ApiResult<Json<EventTypeImportOpenApiOut>> {
+    p.require_org_scope()?;
+    let b = Loc::body();
+    let (spec, loc) = match (body.spec, body.spec_raw) {
+        (Some(spec), None) => (spec, b.field("spec")),
+        (None, Some(raw)) => match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(spec) => (spec, b.field("specRaw")),
+            Err(e) => {
+                return Err(ApiError::field(
+                    b.field("specRaw"),
+                    "value_error.json",
+                    format!("specRaw must be a JSON document (hookd does not read YAML): {e}"),
+                ));
+            }
+        },
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give the document as exactly one of spec and specRaw".into(),
+            ));
+        }
+    };
+    let mut c = Checker::new();
+    let read = catalog::read_spec(&mut c, &loc, &spec);
+    c.finish(())?;
+    let now = Timestamp::now();
+    let imported: Vec<EventType> = read
+        .into_iter()
+        .map(|e| e.into_event_type(&p.org_id, now))
+        .collect();
+    let plan = if body.dry_run {
+        let existing = all_event_types(&state, &p.org_id).await?;
+        plan_import(&existing, imported, body.replace_all, now)
+    } else {
+        state
+            .store
+            .import_event_types(&p.org_id, imported, body.replace_all, now)
+            .await?
+    };
+    let to_modify = body.dry_run.then(|| {
+        plan.upserts
+            .iter()
+            .map(|e| EventTypeFromOpenApi {
+                name: e.name.clone(),
+                description: e.description.clone(),
+                schemas: e.schemas.as_ref().and_then(catalog::newest_schema).cloned(),
+                deprecated: e.deprecated,
+                group_name: e.group_name.clone(),
+                feature_flags: e.feature_flags.clone(),
+            })
+            .collect()
+    });
+    Ok(Json(EventTypeImportOpenApiOut {
+        data: EventTypeImportOpenApiOutData {
+            modified: plan.writes().map(|e| e.name.clone()).collect(),
+            to_modify,
+        },
+    }))
+}
+
+/// Export the active event types as an OpenAPI document's webhooks. Svix
+/// answers with a background task; so does hookd, finished at once, the
+/// document under `data.spec` (`GET /api/v1/background-task/{task_id}`).
+#[utoipa::path(post, path = "/api/v1/event-type/export/openapi", tag = "Event Type",
+    responses((status = 202, body = BackgroundTaskOut)))]
+pub async fn export_openapi(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<(StatusCode, Json<BackgroundTaskOut>)> {
+    p.require_org_scope()?;
+    let active: Vec<EventType> = all_event_types(&state, &p.org_id)
+        .await?
+        .into_iter()
+        .filter(|e| !e.archived)
+        .collect();
+    let spec = catalog::write_spec(&active, "Webhooks", env!("CARGO_PKG_VERSION"));
+    let task =
+        super::tasks::finished_task(&state, &p, TaskKind::SdkGenerate, json!({ "spec": spec }))
+            .await?;
+    Ok((StatusCode::ACCEPTED, Json(task.into())))
 }

@@ -755,3 +755,25 @@ async fn requeue(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// Records a task whose work is already done (`data` is its result), for
+/// operations Svix answers with a task but hookd completes at once.
+pub(crate) async fn finished_task(
+    state: &AppState,
+    p: &Principal,
+    kind: TaskKind,
+    data: Value,
+) -> ApiResult<BackgroundTask> {
+    let mut task = BackgroundTask::start(
+        ids::new_id(Kind::Task),
+        &p.org_id,
+        None,
+        kind,
+        state.engine.node_id(),
+        Timestamp::now(),
+    );
+    task.status = TaskStatus::Finished;
+    task.node = None;
+    task.data = data;
+    Ok(state.store.create_task(task).await?)
+}

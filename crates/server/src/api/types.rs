@@ -560,3 +560,77 @@ pub struct HealthOut {
     pub checks: BTreeMap<String, String>,
     pub version: String,
 }
+
+/// One delay of a retry schedule (Svix `Duration`).
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+pub struct DurationInOut {
+    pub secs: i64,
+    #[serde(default)]
+    pub nanos: i64,
+}
+
+/// An event type's own retry schedule (Svix `RetryScheduleInOut`): delays
+/// between attempts; `null` means the server's `retry_schedule`.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryScheduleInOut {
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<DurationInOut>>,
+}
+
+impl RetryScheduleInOut {
+    pub fn from_secs(secs: Option<Vec<u32>>) -> Self {
+        RetryScheduleInOut {
+            retry_schedule: secs.map(|v| {
+                v.into_iter()
+                    .map(|s| DurationInOut {
+                        secs: i64::from(s),
+                        nanos: 0,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Svix `EventTypeImportOpenApiIn`: the document as `spec` (JSON) or
+/// `specRaw` (its text; hookd reads JSON only).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeImportOpenApiIn {
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub replace_all: bool,
+    #[schema(value_type = Option<Object>)]
+    pub spec: Option<serde_json::Value>,
+    pub spec_raw: Option<String>,
+}
+
+/// Svix `EventTypeFromOpenApi`: an event type as the import would store it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeFromOpenApi {
+    pub name: String,
+    pub description: String,
+    /// The newest schema (the one the document gave).
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<serde_json::Value>,
+    pub deprecated: bool,
+    pub group_name: Option<String>,
+    pub feature_flags: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventTypeImportOpenApiOutData {
+    /// Event types written (created, changed, or archived by `replaceAll`);
+    /// on a dry run, those that would be.
+    pub modified: Vec<String>,
+    /// On a dry run, the created or changed event types as they would be stored.
+    pub to_modify: Option<Vec<EventTypeFromOpenApi>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventTypeImportOpenApiOut {
+    pub data: EventTypeImportOpenApiOutData,
+}

@@ -62,12 +62,19 @@ impl Engine {
     }
 
     /// A change made through this node or another: cached endpoints and
-    /// applications are dropped, unclaimed deliveries are claimed.
+    /// applications (and event types' retry schedules) are dropped, unclaimed deliveries are claimed.
     pub fn on_change(&self, change: Change) {
         let command = match change {
             Change::Endpoint(id) => Command::EndpointChanged(id),
             Change::App(id) => Command::AppChanged(id),
-            Change::AppDeleted(id) => Command::AppDeleted(id),
+            Change::AppDeleted(id) => {
+                self.schedules.app_deleted(&id);
+                Command::AppDeleted(id)
+            }
+            Change::EventType(org_id, name) => {
+                self.schedules.event_type_changed(&org_id, &name);
+                return;
+            }
             Change::Deliveries => {
                 self.claim_wake.notify_one();
                 return;

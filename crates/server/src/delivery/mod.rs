@@ -13,6 +13,7 @@ pub mod client;
 mod events;
 mod intake;
 mod scheduler;
+mod schedules;
 pub mod ssrf;
 mod worker;
 
@@ -126,6 +127,8 @@ pub struct Engine {
     /// behind, attempts hold their endpoint slot until there is room, so the
     /// backlog slows sending instead of growing in memory.
     record_room: Arc<tokio::sync::Semaphore>,
+    /// Event types' own retry schedules.
+    schedules: Arc<schedules::Schedules>,
 }
 
 /// Most finished attempts waiting to be recorded.
@@ -358,6 +361,7 @@ impl Engine {
             alive_nodes: Arc::new(AtomicUsize::new(1)),
             claim_wake: Arc::new(tokio::sync::Notify::new()),
             record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_QUEUE_MAX)),
+            schedules: Arc::default(),
         };
         if !engine.config.shared_store {
             // Alone on its store, this node ran every task still running: a

@@ -185,10 +185,19 @@ async fn send_and_record(
         engine.metrics.delivered(msg.timestamp);
     }
     let attempts_made = job.d.attempts as usize + 1;
+    // Only a failure needs a schedule: a success asks nothing of the cache.
+    let own = if sent.outcome.is_success() {
+        None
+    } else {
+        engine
+            .schedules
+            .get(engine.store.as_ref(), &job.d.app_id, &msg.event_type)
+            .await
+    };
     let decision = decide(
         &sent.outcome,
         attempts_made,
-        &engine.config.schedule,
+        own.as_deref().unwrap_or(&engine.config.schedule),
         sent.retry_after,
         jitter(),
     );

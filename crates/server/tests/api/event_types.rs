@@ -280,3 +280,260 @@ async fn list_paginates_by_name_and_can_omit_schemas() {
         assert!(et["schemas"].is_null(), "schemas shown: {et}");
     }
 }
+
+#[tokio::test]
+async fn retry_schedule_is_set_read_and_reset() {
+    let app = spawn_app().await;
+    let path = "/api/v1/event-type/invoice.paid/retry-schedule";
+    create(&app, "invoice.paid").await;
+    assert_eq!(
+        app.get(path).await.expect(200),
+        json!({"retrySchedule": null})
+    );
+
+    let schedule = json!({"retrySchedule": [{"secs": 5, "nanos": 0}, {"secs": 0, "nanos": 0}, {"secs": 3600, "nanos": 0}]});
+    assert_eq!(app.put(path, &schedule).await.expect(200), schedule);
+    assert_eq!(app.get(path).await.expect(200), schedule);
+
+    // Editing the event type keeps its schedule.
+    app.patch(
+        "/api/v1/event-type/invoice.paid",
+        &json!({"description": "changed"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.get(path).await.expect(200), schedule);
+
+    // An empty schedule (no retries) differs from null (the server's).
+    let none = json!({"retrySchedule": []});
+    assert_eq!(app.put(path, &none).await.expect(200), none);
+    assert_eq!(app.get(path).await.expect(200), none);
+    let reset = json!({"retrySchedule": null});
+    assert_eq!(app.put(path, &reset).await.expect(200), reset);
+    assert_eq!(app.get(path).await.expect(200), reset);
+
+    for resp in [
+        app.get("/api/v1/event-type/no.such.type/retry-schedule")
+            .await,
+        app.put("/api/v1/event-type/no.such.type/retry-schedule", &schedule)
+            .await,
+    ] {
+        assert_error(&resp, 404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn retry_schedule_is_validated_like_the_servers() {
+    let app = spawn_app().await;
+    let path = "/api/v1/event-type/invoice.paid/retry-schedule";
+    create(&app, "invoice.paid").await;
+    let good = json!({"retrySchedule": [{"secs": 60, "nanos": 0}]});
+    app.put(path, &good).await.expect(200);
+
+    let too_long =
+        json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 2_592_001, "nanos": 0}]});
+    assert_validation(
+        &app.put(path, &too_long).await,
+        json!(["body", "retrySchedule", 1, "secs"]),
+    );
+    let negative = json!({"retrySchedule": [{"secs": -1, "nanos": 0}]});
+    assert_validation(
+        &app.put(path, &negative).await,
+        json!(["body", "retrySchedule", 0, "secs"]),
+    );
+    let fractional = json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 1, "nanos": 500}]});
+    assert_validation(
+        &app.put(path, &fractional).await,
+        json!(["body", "retrySchedule", 1, "nanos"]),
+    );
+    let many: Vec<Value> = (0..51).map(|_| json!({"secs": 1, "nanos": 0})).collect();
+    assert_validation(
+        &app.put(path, &json!({"retrySchedule": many})).await,
+        json!(["body", "retrySchedule"]),
+    );
+    let fifty: Vec<Value> = (0..50).map(|_| json!({"secs": 1, "nanos": 0})).collect();
+    app.put(path, &json!({"retrySchedule": fifty}))
+        .await
+        .expect(200);
+    app.put(path, &good).await.expect(200);
+    let wrong_type = json!({"retrySchedule": [{"secs": "soon", "nanos": 0}]});
+    assert_eq!(app.put(path, &wrong_type).await.status, 422);
+
+    // Nothing rejected was stored.
+    assert_eq!(app.get(path).await.expect(200), good);
+}
+
+fn pet_spec() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Pets", "version": "1.0.0"},
+        "webhooks": {
+            "pet.new": {"post": {
+                "description": "A pet arrived",
+                "x-svix-group-name": "pet",
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
+                "responses": {"200": {"description": "ok"}}
+            }},
+            "pet.gone": {"post": {
+                "summary": "A pet left",
+                "deprecated": true,
+                "responses": {"200": {"description": "ok"}}
+            }}
+        },
+        "components": {"schemas": {"Pet": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}}}
+    })
+}
+
+#[tokio::test]
+async fn openapi_import_creates_updates_and_archives() {
+    let app = spawn_app().await;
+    let import = "/api/v1/event-type/import/openapi";
+    create(&app, "old.type").await;
+    app.put(
+        "/api/v1/event-type/old.type/retry-schedule",
+        &json!({"retrySchedule": [{"secs": 7, "nanos": 0}]}),
+    )
+    .await
+    .expect(200);
+
+    // A dry run says what would change and writes nothing.
+    let dry = app
+        .post(import, &json!({"spec": pet_spec(), "dryRun": true}))
+        .await
+        .expect(200);
+    let mut modified: Vec<String> =
+        serde_json::from_value(dry["data"]["modified"].clone()).unwrap();
+    modified.sort();
+    assert_eq!(modified, ["pet.gone", "pet.new"], "{dry}");
+    let to_modify = dry["data"]["to_modify"].as_array().unwrap();
+    let new = to_modify.iter().find(|e| e["name"] == "pet.new").unwrap();
+    assert_eq!(new["description"], "A pet arrived");
+    assert_eq!(new["groupName"], "pet");
+    assert_eq!(
+        new["schemas"]["properties"]["id"]["type"], "integer",
+        "the $ref is inlined: {new}"
+    );
+    assert_error(
+        &app.get("/api/v1/event-type/pet.new").await,
+        404,
+        "not_found",
+    );
+
+    let done = app
+        .post(import, &json!({"spec": pet_spec(), "replaceAll": true}))
+        .await
+        .expect(200);
+    let mut modified: Vec<String> =
+        serde_json::from_value(done["data"]["modified"].clone()).unwrap();
+    modified.sort();
+    assert_eq!(modified, ["old.type", "pet.gone", "pet.new"], "{done}");
+    assert!(done["data"]["to_modify"].is_null());
+    let pet = app.get("/api/v1/event-type/pet.new").await.expect(200);
+    assert_eq!(pet["schemas"]["1"]["required"], json!(["id"]));
+    let gone = app.get("/api/v1/event-type/pet.gone").await.expect(200);
+    assert_eq!(
+        (gone["description"].as_str(), gone["deprecated"].as_bool()),
+        (Some("A pet left"), Some(true))
+    );
+    let old = app.get("/api/v1/event-type/old.type").await.expect(200);
+    assert_eq!(old["archived"], true, "replaceAll archives the rest");
+    assert_eq!(
+        app.get("/api/v1/event-type/old.type/retry-schedule")
+            .await
+            .expect(200)["retrySchedule"],
+        json!([{"secs": 7, "nanos": 0}])
+    );
+
+    // The same document as text, again: nothing to do.
+    let raw = pet_spec().to_string();
+    let again = app.post(import, &json!({"specRaw": raw})).await.expect(200);
+    assert_eq!(again["data"]["modified"], json!([]));
+}
+
+#[tokio::test]
+async fn openapi_import_rejects_bad_documents() {
+    let app = spawn_app().await;
+    let import = "/api/v1/event-type/import/openapi";
+    assert_eq!(app.post(import, &json!({})).await.status, 400);
+    assert_eq!(
+        app.post(import, &json!({"spec": pet_spec(), "specRaw": "{}"}))
+            .await
+            .status,
+        400
+    );
+    assert_validation(
+        &app.post(import, &json!({"specRaw": "webhooks: {}"})).await,
+        json!(["body", "specRaw"]),
+    );
+    let mut bad = pet_spec();
+    bad["webhooks"]["pet.new"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
+        json!({"$ref": "#/components/schemas/Nope"});
+    bad["webhooks"]["bad name!"] = json!({"post": {"description": "x"}});
+    let resp = app.post(import, &json!({"spec": bad})).await;
+    assert_validation(
+        &resp,
+        json!(["body", "spec", "webhooks", "pet.new", "post", "requestBody"]),
+    );
+    assert_validation(&resp, json!(["body", "spec", "webhooks", "bad name!"]));
+    // Nothing of a rejected document is stored.
+    assert_error(
+        &app.get("/api/v1/event-type/pet.gone").await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn openapi_export_reads_back_as_the_same_catalogue() {
+    let app = spawn_app().await;
+    let import = "/api/v1/event-type/import/openapi";
+    app.post(import, &json!({"spec": pet_spec()}))
+        .await
+        .expect(200);
+    create(&app, "archived.type").await;
+    app.delete("/api/v1/event-type/archived.type")
+        .await
+        .expect_empty(204);
+
+    let task = app
+        .post("/api/v1/event-type/export/openapi", &json!({}))
+        .await
+        .expect(202);
+    assert_eq!(task["status"], "finished", "{task}");
+    assert!(
+        task["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("qtask_")),
+        "{task}"
+    );
+    let got = app
+        .get(&format!(
+            "/api/v1/background-task/{}",
+            task["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    let spec = &got["data"]["spec"];
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{got}"
+    );
+    let mut names: Vec<&String> = spec["webhooks"].as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["pet.gone", "pet.new"],
+        "archived types are left out"
+    );
+    assert_eq!(
+        spec["webhooks"]["pet.new"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["required"],
+        json!(["id"])
+    );
+
+    // Importing the export changes nothing.
+    let again = app.post(import, &json!({"spec": spec})).await.expect(200);
+    assert_eq!(again["data"]["modified"], json!([]), "{again}");
+}

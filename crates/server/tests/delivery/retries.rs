@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{id, spawn_app};
+use crate::helpers::{id, spawn_app, spawn_app_with, wait_until};
 use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -125,4 +125,74 @@ async fn absurd_retry_after_falls_back_to_the_schedule() {
     let gap = reqs[1].at - reqs[0].at;
     assert!(gap < Duration::from_secs(2), "retried after {gap:?}");
     app.wait_for_status(&app_id, &msg, &ep, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_types_schedule_replaces_the_servers() {
+    let receiver = Receiver::always(Reply::status(500)).await;
+    // The server's schedule would retry only after an hour.
+    let app = spawn_app_with(&[("retry_schedule", "1h,1h,1h")]).await;
+    for name in ["job.quick", "job.plain"] {
+        app.post(
+            "/api/v1/event-type",
+            &json!({"name": name, "description": "a job"}),
+        )
+        .await
+        .expect(201);
+    }
+    let schedule = "/api/v1/event-type/job.quick/retry-schedule";
+    app.put(
+        schedule,
+        &json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 1, "nanos": 0}]}),
+    )
+    .await
+    .expect(200);
+    let app_id = id(&app.create_app("own-schedule").await);
+    let ep = id(&app
+        .create_endpoint(&app_id, json!({"url": receiver.url}))
+        .await);
+
+    let quick = app.send_event(&app_id, "job.quick").await;
+    let plain = app.send_event(&app_id, "job.plain").await;
+    // Three attempts (the first and two retries, a second apart), then failed.
+    app.wait_for_status(&app_id, &quick, &ep, 2).await;
+    let reqs = receiver.requests_for(&quick);
+    assert_eq!(reqs.len(), 3, "attempts of the quick message");
+    for pair in reqs.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(750) && gap < Duration::from_secs(30),
+            "retried after {gap:?}"
+        );
+    }
+    assert_eq!(app.attempts_by_msg(&app_id, &quick).await.len(), 3);
+    // The other type keeps the server's schedule: one attempt, a retry an hour away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.attempts_by_msg(&app_id, &plain).await.len(), 1);
+    assert_eq!(app.destination_status(&app_id, &plain, &ep).await, Some(1));
+    assert_eq!(app.attempts_by_msg(&app_id, &quick).await.len(), 3);
+
+    // A changed schedule applies to the next failure at once (no retries now).
+    app.put(schedule, &json!({"retrySchedule": []}))
+        .await
+        .expect(200);
+    let none = app.send_event(&app_id, "job.quick").await;
+    app.wait_for_status(&app_id, &none, &ep, 2).await;
+    assert_eq!(app.attempts_by_msg(&app_id, &none).await.len(), 1);
+
+    // Back to the server's: the retry is an hour away.
+    app.put(schedule, &json!({"retrySchedule": null}))
+        .await
+        .expect(200);
+    let default = app.send_event(&app_id, "job.quick").await;
+    wait_until(WAIT, "the first attempt", || async {
+        (app.attempts_by_msg(&app_id, &default).await.len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.destination_status(&app_id, &default, &ep).await,
+        Some(1)
+    );
+    assert_eq!(app.attempts_by_msg(&app_id, &default).await.len(), 1);
 }

@@ -103,6 +103,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(delay: Duration) -> (Receiver, String) {
+        Receiver::answering(delay, StatusCode::OK).await
+    }
+
+    /// Counts deliveries like [`Receiver::start`], answering each with `status`.
+    async fn answering(delay: Duration, status: StatusCode) -> (Receiver, String) {
         let r = Receiver::default();
         let state = r.clone();
         let app = axum::Router::new().route(
@@ -119,7 +124,7 @@ impl Receiver {
                             .entry(id.to_string())
                             .or_default() += 1;
                     }
-                    StatusCode::OK
+                    status
                 }
             }),
         );
@@ -392,6 +397,81 @@ async fn api_and_worker_roles_split_the_work() {
         "roles: 20 messages via the api node delivered by the worker in {:?}",
         start.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_types_schedule_set_through_one_node_is_used_by_another() {
+    let Some(admin) = admin_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let db = Db::create(&admin, "et_sched");
+    let (receiver, hook) =
+        Receiver::answering(Duration::ZERO, StatusCode::INTERNAL_SERVER_ERROR).await;
+    // The server's schedule would retry only after an hour.
+    let long = [("HOOKD_RETRY_SCHEDULE", "1h")];
+    let api = Node::start(&db.url, &[long[0], ("HOOKD_ROLE", "api")]).await;
+    let worker = Node::start(&db.url, &[long[0], ("HOOKD_ROLE", "worker")]).await;
+    let client = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/api/v1/event-type",
+            json!({"name": "job.quick", "description": "a job"}),
+        ),
+        ("/api/v1/app", json!({"name": "s", "uid": "s"})),
+        ("/api/v1/app/s/endpoint", json!({"url": hook})),
+    ] {
+        let (s, b) = post(&client, &api.base, path, body).await;
+        assert_eq!(s, 201, "{path}: {b}");
+    }
+    let send = async || {
+        let (s, body) = post(
+            &client,
+            &api.base,
+            "/api/v1/app/s/msg",
+            json!({"eventType": "job.quick", "payload": {}}),
+        )
+        .await;
+        assert_eq!(s, 202, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    };
+    // The worker learns the type has no schedule of its own (and keeps that).
+    let first = send().await;
+    wait_all_arrived(
+        &receiver,
+        std::slice::from_ref(&first),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let r = client
+        .put(format!(
+            "{}/api/v1/event-type/job.quick/retry-schedule",
+            api.base
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({"retrySchedule": [{"secs": 1, "nanos": 0}, {"secs": 1, "nanos": 0}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let second = send().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while receiver.counts().get(&second).copied().unwrap_or(0) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not retry on the new schedule: {:?}",
+            receiver.counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counts = receiver.counts();
+    assert_eq!(counts.get(&second), Some(&3), "two retries, then failed");
+    assert_eq!(
+        counts.get(&first),
+        Some(&1),
+        "the first keeps the server's hour"
+    );
+    drop(worker);
 }
 
 /// Runs `pg_ctlcluster` on the local server (this machine's PostgreSQL).

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use hookd_core::model::EventType;
 use hookd_core::store::{
-    Conflict, EventTypeStore, ListQuery, Mutation, Page, StoreResult, replace_archived,
+    Change, Conflict, EventTypeStore, ImportPlan, ListQuery, Mutation, Page, StoreResult,
+    plan_import, replace_archived,
 };
+use hookd_core::time::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::rows::{execute, execute_unique, query_one, query_sql};
+use super::rows::{execute, execute_unique, query_one, query_rows, query_sql};
 use crate::listings;
 use crate::records::{self, ET_COLS, event_type_args};
 use crate::sql::Dialect;
@@ -39,7 +41,8 @@ fn write_event_type(conn: &Connection, et: &EventType) -> StoreResult<()> {
 #[async_trait]
 impl EventTypeStore for SqliteStore {
     async fn create_event_type(&self, et: EventType) -> StoreResult<EventType> {
-        self.db
+        let et = self
+            .db
             .write("create_event_type", move |conn| {
                 let et = match find_event_type(conn, &et.org_id, &et.name)? {
                     Some(existing) => replace_archived(&existing, et)?,
@@ -48,7 +51,9 @@ impl EventTypeStore for SqliteStore {
                 write_event_type(conn, &et)?;
                 Ok(et)
             })
-            .await
+            .await?;
+        self.db.hub.emit(changed(&et));
+        Ok(et)
     }
 
     async fn get_event_type(&self, org_id: &str, name: &str) -> StoreResult<Option<EventType>> {
@@ -83,7 +88,8 @@ impl EventTypeStore for SqliteStore {
         f: Mutation<EventType>,
     ) -> StoreResult<Option<EventType>> {
         let (org_id, name) = (org_id.to_string(), name.to_string());
-        self.db
+        let et = self
+            .db
             .write("modify_event_type", move |conn| {
                 let Some(mut et) = find_event_type(conn, &org_id, &name)? else {
                     return Ok(None);
@@ -92,12 +98,18 @@ impl EventTypeStore for SqliteStore {
                 write_event_type(conn, &et)?;
                 Ok(Some(et))
             })
-            .await
+            .await?;
+        if let Some(et) = &et {
+            self.db.hub.emit(changed(et));
+        }
+        Ok(et)
     }
 
     async fn delete_event_type(&self, org_id: &str, name: &str) -> StoreResult<bool> {
+        let change = Change::EventType(org_id.to_string(), name.to_string());
         let (org_id, name) = (org_id.to_string(), name.to_string());
-        self.db
+        let deleted = self
+            .db
             .write("delete_event_type", move |conn| {
                 let n = execute(
                     conn,
@@ -106,6 +118,44 @@ impl EventTypeStore for SqliteStore {
                 )?;
                 Ok(n > 0)
             })
-            .await
+            .await?;
+        if deleted {
+            self.db.hub.emit(change);
+        }
+        Ok(deleted)
     }
+
+    async fn import_event_types(
+        &self,
+        org_id: &str,
+        imported: Vec<EventType>,
+        replace_all: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportPlan> {
+        let org_id = org_id.to_string();
+        let plan = self
+            .db
+            .write("import_event_types", move |conn| {
+                let sql = const_format::concatcp!(
+                    "SELECT ",
+                    ET_COLS,
+                    " FROM event_types WHERE org_id = ?1 ORDER BY name"
+                );
+                let existing = query_rows(conn, sql, params![org_id], records::event_type)?;
+                let plan = plan_import(&existing, imported, replace_all, now);
+                for et in plan.writes() {
+                    write_event_type(conn, et)?;
+                }
+                Ok(plan)
+            })
+            .await?;
+        for et in plan.writes() {
+            self.db.hub.emit(changed(et));
+        }
+        Ok(plan)
+    }
+}
+
+fn changed(et: &EventType) -> Change {
+    Change::EventType(et.org_id.clone(), et.name.clone())
 }

@@ -1,6 +1,10 @@
-//! Event types: create, conflicts, archive and re-create, listing, modify, delete.
+//! Event types: create, conflicts, archive and re-create, listing, modify, delete,
+//! imports, and the changes every write announces.
 
-use hookd_core::store::{Conflict, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookd_core::store::{Change, Conflict, StoreError};
 use hookd_core::time::Timestamp;
 use serde_json::json;
 
@@ -146,5 +150,74 @@ conformance! {
         let mut fresh = event_type(&org.id, "a.b");
         fresh.created_at = Timestamp(5);
         assert_eq!(s.create_event_type(fresh).await.unwrap().created_at, Timestamp(5));
+    }
+
+    async fn imports_write_once_keep_schedules_and_archive_the_rest(cx) {
+        let s = &cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let other = s.ensure_org("globex").await.unwrap();
+        let mut kept = event_type(&org.id, "a.kept");
+        kept.retry_schedule = Some(vec![1, 60]);
+        kept.created_at = Timestamp(1_000);
+        kept.updated_at = Timestamp(1_000);
+        s.create_event_type(kept.clone()).await.unwrap();
+        s.create_event_type(event_type(&org.id, "b.unnamed")).await.unwrap();
+        s.create_event_type(event_type(&other.id, "c.elsewhere")).await.unwrap();
+
+        let mut changed = event_type(&org.id, "a.kept");
+        changed.description = "from the document".into();
+        changed.schemas = Some(json!({"1": {"type": "object"}}));
+        let imported = vec![changed, event_type(&org.id, "d.new")];
+        let now = Timestamp(9_000);
+        let plan = s.import_event_types(&org.id, imported.clone(), true, now).await.unwrap();
+        let names = |v: &[hookd_core::model::EventType]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&plan.upserts), ["a.kept", "d.new"]);
+        assert_eq!(names(&plan.archived), ["b.unnamed"]);
+
+        let a = s.get_event_type(&org.id, "a.kept").await.unwrap().unwrap();
+        assert_eq!(a.description, "from the document");
+        assert_eq!(a.schemas, Some(json!({"1": {"type": "object"}})));
+        assert_eq!(a.retry_schedule, Some(vec![1, 60]), "the document has no schedule to replace");
+        assert_eq!((a.created_at, a.updated_at), (Timestamp(1_000), now));
+        let d = s.get_event_type(&org.id, "d.new").await.unwrap().unwrap();
+        assert_eq!((d.created_at, d.archived), (now, false));
+        assert!(s.get_event_type(&org.id, "b.unnamed").await.unwrap().unwrap().archived);
+        assert!(!s.get_event_type(&other.id, "c.elsewhere").await.unwrap().unwrap().archived, "other organisations are untouched");
+
+        // The same document again changes nothing.
+        let again = s.import_event_types(&org.id, imported, true, Timestamp(10_000)).await.unwrap();
+        assert_eq!(again.writes().count(), 0, "{again:?}");
+        let listed = s.list_event_types(&org.id, &asc(50), true).await.unwrap();
+        assert_eq!(listed.data.len(), 3);
+        assert_eq!(s.get_event_type(&org.id, "a.kept").await.unwrap().unwrap().updated_at, now);
+    }
+
+    async fn every_write_announces_the_event_type(cx) {
+        let s = &cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+        let sink = seen.clone();
+        s.watch_changes(Box::new(move |c| {
+            if let Change::EventType(..) = c {
+                sink.lock().unwrap().push(c);
+            }
+        }));
+        let change = |name: &str| Change::EventType(org.id.clone(), name.to_string());
+        s.create_event_type(event_type(&org.id, "x.one")).await.unwrap();
+        s.modify_event_type(&org.id, "x.one", Box::new(|e| e.retry_schedule = Some(vec![5]))).await.unwrap().unwrap();
+        s.import_event_types(&org.id, vec![event_type(&org.id, "x.two")], false, Timestamp(1)).await.unwrap();
+        assert!(s.delete_event_type(&org.id, "x.one").await.unwrap());
+        // Nothing written, nothing announced.
+        assert!(!s.delete_event_type(&org.id, "x.none").await.unwrap());
+        assert!(s.modify_event_type(&org.id, "x.none", Box::new(|_| {})).await.unwrap().is_none());
+        let want = vec![change("x.one"), change("x.one"), change("x.two"), change("x.one")];
+        for _ in 0..100 {
+            if seen.lock().unwrap().len() >= want.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(*seen.lock().unwrap(), want);
     }
 }
