@@ -58,6 +58,27 @@ pub struct Scan<'a> {
 }
 
 impl ListQuery {
+    /// The first page of `limit` rows in `order`.
+    pub fn first(limit: usize, order: Order) -> ListQuery {
+        ListQuery {
+            limit,
+            cursor: None,
+            order,
+        }
+    }
+
+    /// Moves on to the page after `page`; `false` when `page` was the last.
+    /// For callers that walk a whole listing page by page.
+    pub fn advance<T>(&mut self, page: &Page<T>) -> bool {
+        match &page.iterator {
+            Some(it) if !page.done => {
+                self.cursor = Some(Cursor::parse(it));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The keyset walk this query asks for. A `prevIterator` walks against
     /// the list's order; [`Page::from_rows`] puts the rows back in order.
     pub fn scan(&self) -> Scan<'_> {
@@ -155,6 +176,16 @@ impl AttemptFilter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn advance_walks_pages_until_the_last() {
+        let mut q = super::ListQuery::first(2, super::Order::Ascending);
+        let page = super::Page::from_rows(vec!["a", "b", "c"], &q, |s| s.to_string());
+        assert!(q.advance(&page));
+        assert_eq!(q.cursor.as_ref().map(|c| c.key.as_str()), Some("b"));
+        let last = super::Page::from_rows(vec!["c"], &q, |s| s.to_string());
+        assert!(!q.advance(&last));
+    }
+
     use super::*;
 
     fn q(limit: usize, cursor: Option<&str>, order: Order) -> ListQuery {

@@ -51,11 +51,7 @@ pub async fn count_attempts_by_endpoint(
     q.finish()?;
     let app = state.app(&p, &app_id).await?;
     let ep = state.endpoint(&app, &ep_id).await?;
-    let mut lq = hookd_core::store::ListQuery {
-        limit: 250,
-        cursor: None,
-        order: Order::Descending,
-    };
+    let mut lq = hookd_core::store::ListQuery::first(250, Order::Descending);
     let mut count = 0usize;
     loop {
         let page = state
@@ -69,14 +65,11 @@ pub async fn count_attempts_by_endpoint(
                 approximated: true,
             }));
         }
-        match page.iterator {
-            Some(it) if !page.done => lq.cursor = Some(hookd_core::store::Cursor::parse(&it)),
-            _ => {
-                return Ok(Json(CountOut {
-                    count: count as u64,
-                    approximated: false,
-                }));
-            }
+        if !lq.advance(&page) {
+            return Ok(Json(CountOut {
+                count: count as u64,
+                approximated: false,
+            }));
         }
     }
 }

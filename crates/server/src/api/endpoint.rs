@@ -730,11 +730,8 @@ pub async fn test_filter(
         return Err(ApiError::BadRequest("invalid filter".into()));
     };
     let app = state.app(&p, &app_id).await?;
-    let q = hookd_core::store::ListQuery {
-        limit: limit as usize,
-        cursor: None,
-        order: hookd_core::store::Order::Descending,
-    };
+    let q =
+        hookd_core::store::ListQuery::first(limit as usize, hookd_core::store::Order::Descending);
     let f = hookd_core::store::MessageFilter {
         event_types,
         ..Default::default()

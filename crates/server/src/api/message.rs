@@ -387,11 +387,7 @@ pub async fn precheck_active(
     let channels = c.channels(&b.field("channels"), body.channels);
     c.finish(())?;
     let app = state.app(&p, &app_id).await?;
-    let mut q = hookd_core::store::ListQuery {
-        limit: 250,
-        cursor: None,
-        order: Order::Ascending,
-    };
+    let mut q = hookd_core::store::ListQuery::first(250, Order::Ascending);
     loop {
         let page = state.store.list_endpoints(&app.id, &q).await?;
         if page
@@ -401,9 +397,8 @@ pub async fn precheck_active(
         {
             return Ok(Json(MessagePrecheckOut { active: true }));
         }
-        match page.iterator {
-            Some(it) if !page.done => q.cursor = Some(hookd_core::store::Cursor::parse(&it)),
-            _ => return Ok(Json(MessagePrecheckOut { active: false })),
+        if !q.advance(&page) {
+            return Ok(Json(MessagePrecheckOut { active: false }));
         }
     }
 }

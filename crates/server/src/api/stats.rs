@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::{Extension, Json};
 use hookd_core::model::{Application, Endpoint};
-use hookd_core::store::{Cursor, ListQuery, Order, Page};
+use hookd_core::store::{ListQuery, Order};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,25 +33,6 @@ pub struct ActiveAppCount {
     pub count: u64,
 }
 
-fn first_page() -> ListQuery {
-    ListQuery {
-        limit: 250,
-        cursor: None,
-        order: Order::Ascending,
-    }
-}
-
-/// Moves `q` to the page after `page`; `false` on the last page.
-fn next<T>(q: &mut ListQuery, page: &Page<T>) -> bool {
-    match &page.iterator {
-        Some(it) if !page.done => {
-            q.cursor = Some(Cursor::parse(it));
-            true
-        }
-        _ => false,
-    }
-}
-
 /// Calls `each` with every endpoint of every application of the organisation.
 async fn walk(
     state: &AppState,
@@ -59,22 +40,22 @@ async fn walk(
     mut each: impl FnMut(&Application, &Endpoint),
 ) -> ApiResult<()> {
     p.require_org_scope()?;
-    let mut aq = first_page();
+    let mut aq = ListQuery::first(250, Order::Ascending);
     loop {
         let apps = state.store.list_apps(&p.org_id, &aq).await?;
         for app in &apps.data {
-            let mut eq = first_page();
+            let mut eq = ListQuery::first(250, Order::Ascending);
             loop {
                 let eps = state.store.list_endpoints(&app.id, &eq).await?;
                 for e in &eps.data {
                     each(app, e);
                 }
-                if !next(&mut eq, &eps) {
+                if !eq.advance(&eps) {
                     break;
                 }
             }
         }
-        if !next(&mut aq, &apps) {
+        if !aq.advance(&apps) {
             return Ok(());
         }
     }
