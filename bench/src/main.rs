@@ -19,6 +19,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use clap::Parser;
 
+mod backlog;
+mod fairness;
+
 #[derive(Parser, Clone)]
 #[command(about = "End-to-end benchmark of hookd")]
 struct Args {
@@ -634,128 +637,6 @@ async fn closed_e2e(
     Ok(())
 }
 
-/// Tenant fairness: one application sends a burst of `--backlog` messages as
-/// fast as `--concurrency` senders go, while another sends one message every
-/// 50 ms. Reports the quiet application's delivery latency alone and during
-/// the burst: a noisy neighbour should not delay it.
-async fn fairness(args: &Args) -> anyhow::Result<()> {
-    const QUIET: u64 = 1 << 40;
-    let base = Instant::now();
-    let (addr, r) = start_receiver(base, None).await?;
-    let dir = tempfile::tempdir()?;
-    let fresh = FreshDb::new(args)?;
-    let hookd = Hookd::start(args, dir, fresh.url.clone()).await?;
-    let api = Arc::new(Api::new(&hookd.url));
-    // bench-0 (endpoint 0) is the noisy one, bench-1 (endpoint 1) the quiet one.
-    api.setup(2, 1, addr).await?;
-    let size = args.payload;
-    let quiet = move |api: Arc<Api>, from: u64, n: u64| async move {
-        for i in 0..n {
-            let sent = base.elapsed().as_micros() as u64;
-            let _ = api
-                .post(
-                    "/api/v1/app/bench-1/msg",
-                    message_body(QUIET + from + i, sent, size),
-                )
-                .await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    quiet(api.clone(), 0, 40).await;
-    wait_for(&r.count, 40, Duration::from_secs(10)).await;
-    let alone: Vec<u64> = {
-        let seen = r.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut l: Vec<u64> = seen
-            .rows
-            .iter()
-            .filter(|row| row.0 == 1)
-            .map(|row| row.2)
-            .collect();
-        l.sort_unstable();
-        l
-    };
-    let mark = r.seen.lock().unwrap_or_else(|e| e.into_inner()).rows.len();
-    let burst_n = args.backlog;
-    let make: Arc<dyn Fn(u64) -> (String, String) + Send + Sync> = Arc::new(move |seq| {
-        let sent = base.elapsed().as_micros() as u64;
-        (
-            "/api/v1/app/bench-0/msg".to_string(),
-            message_body(seq, sent, size),
-        )
-    });
-    let started = Instant::now();
-    let noisy = tokio::spawn(closed_loop(
-        args.concurrency,
-        burst_n,
-        make,
-        api.clone(),
-        base,
-    ));
-    // The quiet application keeps sending while the burst is accepted and drained.
-    let side = {
-        let api = api.clone();
-        let r = r.clone();
-        tokio::spawn(async move {
-            let mut i = 40;
-            while r.count.load(Ordering::Relaxed) < burst_n + 40
-                && started.elapsed() < Duration::from_secs(600)
-            {
-                quiet(api.clone(), i, 1).await;
-                i += 1;
-            }
-            i - 40
-        })
-    };
-    let res = noisy.await?;
-    let quiet_sent = side.await?;
-    wait_for(
-        &r.count,
-        40 + res.accepted + quiet_sent,
-        Duration::from_secs(args.drain_timeout),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let during: Vec<u64> = {
-        let seen = r.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut l: Vec<u64> = seen.rows[mark..]
-            .iter()
-            .filter(|row| row.0 == 1)
-            .map(|row| row.2)
-            .collect();
-        l.sort_unstable();
-        l
-    };
-    let pairs = (0..burst_n)
-        .map(|s| (0u32, s))
-        .chain((0..40 + quiet_sent).map(|i| (1u32, QUIET + i)));
-    let d = analyse(&r, pairs);
-    println!(
-        "== fairness: application A sends {burst_n} messages ({} senders) while application B sends one every 50 ms",
-        args.concurrency
-    );
-    println!(
-        "  A: accepted {} in {:.2} s ({:.0} messages/s), all delivered after {:.2} s",
-        res.accepted,
-        res.elapsed.as_secs_f64(),
-        res.accepted as f64 / res.elapsed.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    report_latency("B's delivery latency alone", &alone);
-    report_latency(
-        &format!(
-            "B's delivery latency during A's burst ({} messages)",
-            during.len()
-        ),
-        &during,
-    );
-    println!(
-        "  duplicates {}, missing after drain {}",
-        d.duplicates, d.missing
-    );
-    hookd.stop();
-    Ok(())
-}
-
 async fn open_loop(args: &Args) -> anyhow::Result<()> {
     let base = Instant::now();
     let (addr, r) = start_receiver(base, None).await?;
@@ -818,90 +699,6 @@ async fn open_loop(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A receiver that is down the hard way: it accepts connections and never
-/// answers, so deliveries pile up behind each endpoint's few hung requests
-/// without being attempted.
-async fn blackhole() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
-    Ok((addr, task))
-}
-
-async fn backlog(args: &Args) -> anyhow::Result<()> {
-    let base = Instant::now();
-    let (addr, hole) = blackhole().await?;
-    let dir = tempfile::tempdir()?;
-    let env = [
-        ("HOOKD_REQUEST_TIMEOUT_SECS", "300"),
-        ("HOOKD_SHUTDOWN_TIMEOUT_SECS", "1"),
-    ];
-    let fresh = FreshDb::new(args)?;
-    let hookd = Hookd::start_with(args, dir, fresh.url.clone(), &env).await?;
-    let api = Arc::new(Api::new(&hookd.url));
-    let ids = Arc::new(api.setup(args.apps, 1, addr).await?);
-    let n_apps = ids.len() as u64;
-    let size = args.payload;
-    let make: Arc<dyn Fn(u64) -> (String, String) + Send + Sync> = {
-        let ids = ids.clone();
-        Arc::new(move |seq| {
-            let app = &ids[(seq % n_apps) as usize];
-            (format!("/api/v1/app/{app}/msg"), message_body(seq, 0, size))
-        })
-    };
-    let res = closed_loop(args.concurrency, args.backlog, make, api, base).await;
-    let queued_rss = hookd.rss_kb("VmRSS");
-    let dir = hookd.stop();
-    let db = fresh.url.clone();
-    // The receiver comes back on the same address; hookd restarts and drains
-    // the backlog it finds in its database.
-    hole.abort();
-    let _ = hole.await;
-    let listener = TcpListener::bind(addr)?;
-    let (_, r) = start_receiver(base, Some(listener)).await?;
-    let restart = Instant::now();
-    let hookd = Hookd::start(args, dir, db).await?;
-    let cpu0 = hookd.cpu_seconds();
-    let mut peak_rss = 0;
-    let deadline = Instant::now() + Duration::from_secs(args.drain_timeout.max(300));
-    while r.count.load(Ordering::Relaxed) < res.accepted && Instant::now() < deadline {
-        peak_rss = peak_rss.max(hookd.rss_kb("VmRSS"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let drained_in = restart.elapsed();
-    let d = analyse(&r, (0..args.backlog).map(|s| ((s % n_apps) as u32, s)));
-    let span = (d.last_arrival_us - d.first_arrival_us) as f64 / 1e6;
-    println!(
-        "== backlog: {} deliveries queued while the receiver was down (hookd RSS {:.1} MB), drained after a restart",
-        res.accepted,
-        queued_rss as f64 / 1024.0
-    );
-    println!(
-        "  drained {} in {:.2} s from restart ({:.2} s first to last arrival): {:.0} deliveries/s",
-        d.delivered,
-        drained_in.as_secs_f64(),
-        span,
-        d.delivered as f64 / span.max(1e-9)
-    );
-    println!(
-        "  hookd: {:.2} CPU s, peak RSS while draining {:.1} MB (VmHWM {:.1} MB)",
-        hookd.cpu_seconds() - cpu0,
-        peak_rss as f64 / 1024.0,
-        hookd.rss_kb("VmHWM") as f64 / 1024.0
-    );
-    println!(
-        "  duplicates {}, missing after drain {}",
-        d.duplicates, d.missing
-    );
-    hookd.stop();
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -934,8 +731,8 @@ async fn main() -> anyhow::Result<()> {
                 closed_e2e(&a, "fan-out", 1, 10, ceil).await?
             }
             "open" => open_loop(&args).await?,
-            "backlog" => backlog(&args).await?,
-            "fairness" => fairness(&args).await?,
+            "backlog" => backlog::backlog(&args).await?,
+            "fairness" => fairness::fairness(&args).await?,
             other => bail!("unknown scenario {other}"),
         }
     }
