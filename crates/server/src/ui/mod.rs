@@ -6,7 +6,8 @@
 //! | --- | --- |
 //! | `session` | sign-in, session cookies, CSRF, who the viewer is ([`View`]) |
 //! | `layout` | the page shell, security headers, shared pieces |
-//! | `pages` | one application's pages, shared by dashboard and portal |
+//! | `pages` | one application's endpoint and event-type pages, shared by dashboard and portal |
+//! | `messages` | one application's message log and message pages, shared likewise |
 //! | `dashboard` | the organisation's pages: applications, overview, sign-in |
 //! | `chart` | attempts over time, as inline SVG |
 //!
@@ -19,6 +20,7 @@
 mod chart;
 mod dashboard;
 mod layout;
+mod messages;
 mod pages;
 mod session;
 
@@ -50,10 +52,10 @@ fn app_pages(prefix: &str) -> Router<AppState> {
         )
         .route(&r("/endpoint/{ep}/{action}"), post(pages::endpoint_action))
         .route(&r("/event-types"), get(pages::event_types))
-        .route(&r("/messages"), get(pages::messages))
-        .route(&r("/message/{msg}"), get(pages::message))
-        .route(&r("/message/{msg}/resend/{ep}"), post(pages::resend))
-        .route(&r("/live/message/{msg}"), get(pages::live_message))
+        .route(&r("/messages"), get(messages::messages))
+        .route(&r("/message/{msg}"), get(messages::message))
+        .route(&r("/message/{msg}/resend/{ep}"), post(messages::resend))
+        .route(&r("/live/message/{msg}"), get(messages::live_message))
         .route(&r("/live/endpoint/{ep}"), get(pages::live_endpoint))
 }
 
