@@ -38,6 +38,7 @@ fn main() {
         filter_types: None,
         channels: None,
         filter: f.map(Filter::cached),
+        fifo: false,
     };
     let with = route(Some(filter));
     let without = route(None);

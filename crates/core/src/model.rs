@@ -163,6 +163,9 @@ pub struct Endpoint {
     pub channels: Option<Vec<String>>,
     /// A payload filter ([`crate::filter`]), already validated.
     pub filter: Option<String>,
+    /// An ordered endpoint: one delivery at a time, in acceptance order,
+    /// each one done (succeeded or given up) before the next is sent.
+    pub fifo: bool,
     pub metadata: BTreeMap<String, String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -184,6 +187,7 @@ impl Endpoint {
             filter_types: self.filter_types.clone(),
             channels: self.channels.clone(),
             filter: self.filter.as_deref().map(crate::filter::Filter::cached),
+            fifo: self.fifo,
         }
     }
 }
@@ -195,6 +199,8 @@ pub struct Route {
     pub filter_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
     pub filter: Option<std::sync::Arc<crate::filter::Filter>>,
+    /// An ordered endpoint ([`Endpoint::fifo`]).
+    pub fifo: bool,
 }
 
 impl Route {
@@ -472,6 +478,7 @@ mod tests {
             filter_types: filter.map(v),
             channels: channels.map(v),
             filter: None,
+            fifo: false,
             metadata: BTreeMap::new(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

@@ -57,6 +57,8 @@ pub struct Metrics {
     queue: Family<StateLabel, Gauge>,
     disabled_now: Gauge,
     oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
+    fifo_blocked: Gauge,
+    scheduled: Gauge,
     http_connections: Family<ListenerLabel, Gauge>,
     http_closed: Family<ReasonLabel, Counter>,
     concurrency_cuts: Counter,
@@ -87,6 +89,8 @@ impl Metrics {
             queue: Family::default(),
             disabled_now: Gauge::default(),
             oldest_due: Gauge::default(),
+            fifo_blocked: Gauge::default(),
+            scheduled: Gauge::default(),
             http_connections: Family::default(),
             http_closed: Family::default(),
             concurrency_cuts: Counter::default(),
@@ -136,6 +140,16 @@ impl Metrics {
             "oldest_due_delivery_age_seconds",
             "How long the oldest due delivery has been waiting (0 when none)",
             m.oldest_due.clone(),
+        );
+        registry.register(
+            "fifo_blocked_lanes",
+            "Ordered (FIFO) endpoints whose oldest delivery failed and waits for its retry, holding back the rest",
+            m.fifo_blocked.clone(),
+        );
+        registry.register(
+            "scheduled_deliveries",
+            "Deliveries of scheduled messages (deliverAt) waiting in the store, held by no node",
+            m.scheduled.clone(),
         );
         registry.register(
             "http_connections",
@@ -205,15 +219,21 @@ impl Metrics {
     }
 
     /// The text exposition, with the scheduler's current state and, when the
-    /// store answered, the number of disabled endpoints.
-    pub fn render(&self, queue: &Queue, disabled: Option<u64>) -> String {
+    /// store answered, the number of disabled endpoints and of scheduled
+    /// deliveries waiting in the store.
+    pub fn render(&self, queue: &Queue, disabled: Option<u64>, scheduled: Option<u64>) -> String {
         if let Some(n) = disabled {
             self.disabled_now.set(n as i64);
         }
+        if let Some(n) = scheduled {
+            self.scheduled.set(n as i64);
+        }
+        self.fifo_blocked.set(queue.fifo_blocked as i64);
         for (state, v) in [
             ("due", queue.due),
             ("waiting", queue.waiting),
             ("in_flight", queue.in_flight),
+            ("held_in_order", queue.held_in_order),
         ] {
             self.queue
                 .get_or_create(&StateLabel { state })
@@ -242,6 +262,10 @@ pub struct Queue {
     pub in_flight: usize,
     /// How long the oldest due delivery has been due.
     pub oldest_due: Duration,
+    /// Ordered lanes whose head waits for a retry.
+    pub fifo_blocked: usize,
+    /// Deliveries waiting behind those heads (not counted as due).
+    pub held_in_order: usize,
 }
 
 /// Store operations are timed into `hookd_store_operation_seconds`, labelled

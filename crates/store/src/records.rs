@@ -79,9 +79,9 @@ pub(crate) fn app(r: &dyn Row) -> StoreResult<Application> {
 
 pub(crate) const EP_COLS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.version, \
     e.rate_limit, e.disabled, e.filter_types, e.channels, e.metadata, e.secret, e.old_secrets, \
-    e.headers, e.created_at, e.updated_at, e.filter";
+    e.headers, e.created_at, e.updated_at, e.filter, e.fifo";
 /// How many columns [`EP_COLS`] has.
-pub(crate) const EP_WIDTH: usize = 17;
+pub(crate) const EP_WIDTH: usize = 18;
 
 /// The endpoint's columns in [`EP_COLS`] order, its credentials sealed.
 pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Arg>> {
@@ -104,6 +104,7 @@ pub(crate) fn endpoint_args(e: &Endpoint, sealer: &Sealer) -> StoreResult<Vec<Ar
         e.created_at.0.into(),
         e.updated_at.0.into(),
         opt(e.filter.clone(), Arg::Text),
+        Arg::Bool(e.fifo),
     ])
 }
 
@@ -135,11 +136,12 @@ pub(crate) fn endpoint_at(r: &dyn Row, o: usize, sealer: &Sealer) -> StoreResult
         created_at: r.time(o + 14)?,
         updated_at: r.time(o + 15)?,
         filter: r.opt_text(o + 16)?,
+        fifo: r.flag(o + 17)?,
     })
 }
 
 /// What routing reads of an endpoint: [`route`]'s columns.
-pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels, e.filter";
+pub(crate) const ROUTE_COLS: &str = "e.id, e.filter_types, e.channels, e.filter, e.fifo";
 
 pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
     Ok(Route {
@@ -150,6 +152,7 @@ pub(crate) fn route(r: &dyn Row) -> StoreResult<Route> {
             .opt_text(3)?
             .as_deref()
             .map(hookd_core::filter::Filter::cached),
+        fifo: r.flag(4)?,
     })
 }
 

@@ -149,6 +149,18 @@ impl EndpointStats {
     }
 }
 
+/// The front of an ordered endpoint's lane: its oldest pending delivery,
+/// which everything behind it waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneHead {
+    pub msg_id: String,
+    /// Attempts made so far (0: not tried yet; more: the lane is blocked).
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    /// The node that delivers the lane, on a shared store.
+    pub owner: Option<String>,
+}
+
 /// Which deliveries to an endpoint a bulk replay sends again (Svix
 /// `BulkReplayIn`): those of messages created in `[since, until)` that match
 /// every filter given.
@@ -273,6 +285,12 @@ pub trait DeliveryStore: Send + Sync {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats>;
+    /// The endpoint's oldest pending delivery (by message id), if any: the
+    /// head of an ordered endpoint's lane.
+    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>>;
+    /// Pending deliveries held by no node and due after `now`: scheduled
+    /// messages waiting in the store.
+    async fn count_scheduled(&self, now: Timestamp) -> StoreResult<u64>;
     /// Up to `limit` messages of the application created in `[since,
     /// until)` that were never routed to the endpoint (no delivery there),
     /// in id order after `after`. Messages whose payload is expunged are

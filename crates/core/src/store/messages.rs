@@ -96,6 +96,11 @@ pub trait MessageStore: Send + Sync {
     /// Stores the message and one pending delivery per endpoint of the
     /// application it [routes to](NewMessage::routes_to), atomically, in
     /// endpoint id order. `Conflict::EventId` on a duplicate `eventId`.
+    ///
+    /// Returns the deliveries held by `msg.owner`, for it to queue. On a
+    /// store shared by several nodes, deliveries to an ordered (FIFO)
+    /// endpoint are held by nobody instead, and left to the owner of the
+    /// endpoint's lane to claim ([`DeliveryStore::claim_due`]).
     async fn create_message(
         &self,
         app_id: &str,
@@ -156,6 +161,7 @@ mod tests {
             filter_types: filter.map(|f| f.iter().map(|s| s.to_string()).collect()),
             channels: None,
             filter: None,
+            fifo: false,
             metadata: BTreeMap::new(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

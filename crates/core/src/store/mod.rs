@@ -52,8 +52,8 @@ pub use attempts::{
     AttemptEffects, AttemptResult, AttemptStore, DisableReason, FailureRule, NextStep,
 };
 pub use deliveries::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
-    ReplayFilter, claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    QueuedDelivery, ReplayFilter, claim_holders, sort_claimed,
 };
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};

@@ -37,6 +37,26 @@ pub struct EndpointStats {
     pub fail: i64,
     /// Canceled with `cancel-msgs` before they were delivered.
     pub canceled: i64,
+    /// hookd extension, on ordered (FIFO) endpoints only: the lane's head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<FifoLaneOut>,
+}
+
+/// The front of an ordered endpoint's lane (a hookd extension).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FifoLaneOut {
+    /// The oldest message not yet delivered or given up; null when the
+    /// lane is empty.
+    pub head_msg_id: Option<String>,
+    /// Attempts of the head so far.
+    pub head_attempts: i64,
+    /// When the head is tried next.
+    pub head_next_attempt: Option<Timestamp>,
+    /// The head failed and everything behind it waits for its retry.
+    pub blocked: bool,
+    /// The node delivering the lane, when nodes share a PostgreSQL store.
+    pub owner: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -110,7 +130,20 @@ pub async fn get_endpoint_stats(
         .await?;
     // Attempts under way are pending in the store; only the engine knows them.
     let sending = (state.engine.sending_to(&ep.id) as i64).min(s.pending);
+    let fifo = if ep.fifo {
+        let head = state.store.lane_head(&ep.id).await?;
+        Some(FifoLaneOut {
+            head_attempts: head.as_ref().map_or(0, |h| h.attempts),
+            head_next_attempt: head.as_ref().and_then(|h| h.next_attempt_at),
+            blocked: head.as_ref().is_some_and(|h| h.attempts > 0),
+            owner: head.as_ref().and_then(|h| h.owner.clone()),
+            head_msg_id: head.map(|h| h.msg_id),
+        })
+    } else {
+        None
+    };
     Ok(Json(EndpointStats {
+        fifo,
         success: s.success,
         pending: s.pending - sending,
         sending,

@@ -78,7 +78,10 @@ struct EndpointFields {
     disabled: bool,
     channels: Option<Vec<String>>,
     filter_types: Option<Vec<String>>,
-    filter: Option<String>,
+    /// hookd extensions: `None` when the request left them out, which a
+    /// PUT takes as "keep" (the Svix SDKs never send them).
+    filter: Option<Option<String>>,
+    fifo: Option<bool>,
     secret: Option<String>,
     metadata: BTreeMap<String, String>,
     headers: Option<BTreeMap<String, String>>,
@@ -139,7 +142,9 @@ fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
         (None, t) => ("eventTypes", t),
     };
     let filter_types = c.filter_types(&b.field(types_field), types);
-    let filter = check_filter(&mut c, &b.field("filter"), e.filter);
+    let filter = e
+        .filter
+        .map(|f| check_filter(&mut c, &b.field("filter"), Some(f)));
     if let Some(s) = &e.secret {
         c.secret(&b.field("secret"), s);
     }
@@ -165,6 +170,7 @@ fn validate_in(e: EndpointIn) -> ApiResult<EndpointFields> {
         channels,
         filter_types,
         filter,
+        fifo: e.fifo,
         secret: e.secret,
         metadata,
         headers: e.headers,
@@ -191,7 +197,8 @@ fn new_endpoint(app: &Application, f: EndpointFields) -> Endpoint {
         disabled: f.disabled,
         filter_types: f.filter_types,
         channels: f.channels,
-        filter: f.filter,
+        filter: f.filter.flatten(),
+        fifo: f.fifo.unwrap_or(false),
         metadata: f.metadata,
         created_at: now,
         updated_at: now,
@@ -328,7 +335,12 @@ pub async fn update_endpoint(
             e.disabled = f.disabled;
             e.channels = f.channels;
             e.filter_types = f.filter_types;
-            e.filter = f.filter;
+            if let Some(filter) = f.filter {
+                e.filter = filter;
+            }
+            if let Some(fifo) = f.fifo {
+                e.fifo = fifo;
+            }
             e.metadata = f.metadata;
             e.rate_limit = f.rate_limit;
             e.version = f.version;
@@ -425,6 +437,9 @@ pub async fn patch_endpoint(
             }
             if let Some(f) = filter {
                 e.filter = f;
+            }
+            if let Some(fifo) = body.fifo {
+                e.fifo = fifo;
             }
             if let Some(s) = body
                 .secret

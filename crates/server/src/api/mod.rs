@@ -139,6 +139,11 @@ async fn render_metrics(
         state.metrics.render(
             &state.engine.stats().queue(),
             state.store.count_disabled_endpoints().await.ok(),
+            state
+                .store
+                .count_scheduled(hookd_core::time::Timestamp::now())
+                .await
+                .ok(),
         ),
     )
 }

@@ -138,6 +138,10 @@ pub struct EndpointIn {
     /// hookd extension: only messages whose payload matches this expression
     /// are delivered, e.g. `data.amount >= 100 and data.currency in ["usd"]`.
     pub filter: Option<String>,
+    /// hookd extension: an ordered endpoint. Messages are sent one at a
+    /// time in acceptance order; each succeeds or is given up (retries
+    /// included) before the next is sent. A PUT without it keeps the setting.
+    pub fifo: Option<bool>,
     /// `whsec_` + base64 of 24-64 bytes; generated when absent.
     pub secret: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
@@ -172,6 +176,8 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub filter: Option<Option<String>>,
+    /// hookd extension: an ordered (FIFO) endpoint.
+    pub fifo: Option<bool>,
     pub secret: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -197,6 +203,8 @@ pub struct EndpointOut {
     pub channels: Option<Vec<String>>,
     /// hookd extension: the payload filter, if any.
     pub filter: Option<String>,
+    /// hookd extension: an ordered (FIFO) endpoint.
+    pub fifo: bool,
     pub rate_limit: Option<u16>,
     pub throttle_rate: Option<u16>,
     pub metadata: BTreeMap<String, String>,
@@ -217,6 +225,7 @@ impl From<Endpoint> for EndpointOut {
             filter_types: e.filter_types,
             channels: e.channels,
             filter: e.filter,
+            fifo: e.fifo,
             rate_limit: e.rate_limit,
             throttle_rate: e.rate_limit,
             metadata: e.metadata,

@@ -45,7 +45,18 @@ impl Engine {
         endpoint_id: &str,
         msg_ids: &[String],
     ) -> StoreResult<usize> {
-        let owner = self.owner();
+        let mut owner = self.owner();
+        // On a shared store only the lane's owner sends to an ordered
+        // endpoint: the resend is left for it to claim.
+        let ordered = self.config.shared_store
+            && self
+                .store
+                .get_endpoint_by_id(endpoint_id)
+                .await?
+                .is_some_and(|e| e.fifo);
+        if ordered {
+            owner = None;
+        }
         let queued = self
             .store
             .requeue(
@@ -57,7 +68,9 @@ impl Engine {
             )
             .await?;
         let n = queued.len();
-        self.enqueue(queued, None);
+        if owner.is_some() {
+            self.enqueue(queued, None);
+        }
         Ok(n)
     }
 

@@ -293,6 +293,10 @@ pub struct Stats {
     pub oldest_due: Duration,
     /// When the oldest delivery waiting in a lane became due.
     pub oldest_due_at: Option<hookd_core::time::Timestamp>,
+    /// Ordered lanes whose head waits for a retry.
+    pub fifo_blocked: usize,
+    /// Deliveries waiting behind those heads (part of `ready`).
+    pub held_in_order: usize,
     /// When an attempt last started or finished.
     pub last_progress: Option<std::time::Instant>,
     pub stopped: bool,
@@ -306,10 +310,12 @@ impl Stats {
     /// The queue gauges of a metrics scrape.
     pub fn queue(&self) -> crate::metrics::Queue {
         crate::metrics::Queue {
-            due: self.ready,
+            due: self.ready - self.held_in_order.min(self.ready),
             waiting: self.waiting,
             in_flight: self.in_flight,
             oldest_due: self.oldest_due,
+            fifo_blocked: self.fifo_blocked,
+            held_in_order: self.held_in_order,
         }
     }
 

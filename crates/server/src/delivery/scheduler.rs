@@ -5,6 +5,11 @@
 //! endpoint's concurrency cap and rate limit, all within the global cap on
 //! requests in flight. A slow or failing endpoint therefore only ever uses its
 //! own slots: it cannot delay anyone else's deliveries.
+//!
+//! An ordered (FIFO) endpoint's lane is kept in message id (acceptance)
+//! order and sends one delivery at a time: a failed head waits for its retry
+//! in place, at the front, and everything behind it waits too, until it
+//! succeeds or is given up.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -57,6 +62,22 @@ struct Lane {
     in_flight: usize,
     /// Queued in `runnable` already.
     listed: bool,
+    /// An ordered endpoint's lane (known once the endpoint is loaded).
+    fifo: bool,
+    /// The wake-up already set for a head waiting for its retry.
+    held_until: Option<Instant>,
+}
+
+impl Lane {
+    /// Adds a job in its place: message id order in an ordered lane.
+    fn insert(&mut self, job: Job) {
+        if !self.fifo || self.ready.back().is_none_or(|b| b.d.msg_id <= job.d.msg_id) {
+            self.ready.push_back(job);
+        } else {
+            let at = self.ready.partition_point(|j| j.d.msg_id <= job.d.msg_id);
+            self.ready.insert(at, job);
+        }
+    }
 }
 
 /// Token bucket of an endpoint's rate limit. Kept apart from the lane, which
@@ -271,7 +292,9 @@ impl Scheduler {
                 if self.endpoints.len() >= ENDPOINT_CACHE {
                     self.endpoints.retain(|k, _| self.lanes.contains_key(k));
                 }
+                let fifo = matches!(&info, Info::Ready(ep) if ep.fifo);
                 self.endpoints.insert(id.clone(), info);
+                self.set_order(&id, fifo);
                 self.mark_runnable(&id);
             }
             Event::Finished(endpoint_id, done) => {
@@ -307,7 +330,14 @@ impl Scheduler {
     }
 
     fn schedule(&mut self, mut job: Job, at: Instant) {
-        if at <= Instant::now() {
+        // In an ordered lane a delivery that was attempted before waits for
+        // its retry in place, so that nothing behind it goes first.
+        let in_place = (job.d.attempts > 0 || job.d.manual) && self.is_fifo(job.endpoint_id());
+        if at <= Instant::now() || in_place {
+            if at > Instant::now() {
+                job.msg = None;
+                job.not_before = Some(at);
+            }
             self.push_ready(job);
         } else {
             // A retry waits seconds to hours: its payload is read back then.
@@ -338,13 +368,60 @@ impl Scheduler {
         }
     }
 
+    fn is_fifo(&self, endpoint_id: &str) -> bool {
+        matches!(self.endpoints.get(endpoint_id), Some(Info::Ready(ep)) if ep.fifo)
+    }
+
+    /// Brings a lane in line with its endpoint's (possibly new) `fifo`
+    /// setting: an ordered lane is sorted and takes in the retries waiting
+    /// in the heap; a lane no longer ordered hands its waiting retries back.
+    fn set_order(&mut self, id: &str, fifo: bool) {
+        let was = self.lanes.get(id).is_some_and(|l| l.fifo);
+        if fifo && !was {
+            let mut retries = Vec::new();
+            let heap = std::mem::take(&mut self.heap);
+            for Reverse(d) in heap {
+                if d.job.d.endpoint_id == id && (d.job.d.attempts > 0 || d.job.d.manual) {
+                    retries.push(d);
+                } else {
+                    self.heap.push(Reverse(d));
+                }
+            }
+            if retries.is_empty() && !self.lanes.contains_key(id) {
+                return;
+            }
+            let lane = self.lanes.entry(id.to_string()).or_default();
+            lane.fifo = true;
+            lane.ready
+                .make_contiguous()
+                .sort_by(|a, b| a.d.msg_id.cmp(&b.d.msg_id));
+            for mut d in retries {
+                d.job.not_before = Some(d.at);
+                lane.insert(d.job);
+            }
+        } else if !fifo && let Some(lane) = self.lanes.get_mut(id) {
+            lane.fifo = false;
+            lane.held_until = None;
+            let now = Instant::now();
+            let (waiting, ready): (VecDeque<Job>, VecDeque<Job>) = lane
+                .ready
+                .drain(..)
+                .partition(|j| j.not_before.is_some_and(|t| t > now));
+            lane.ready = ready;
+            for mut j in waiting {
+                if let Some(at) = j.not_before.take() {
+                    self.schedule(j, at);
+                }
+            }
+        }
+    }
+
     fn push_ready(&mut self, job: Job) {
         let id = job.endpoint_id().to_string();
-        self.lanes
-            .entry(id.clone())
-            .or_default()
-            .ready
-            .push_back(job);
+        let fifo = self.is_fifo(&id);
+        let lane = self.lanes.entry(id.clone()).or_default();
+        lane.fifo |= fifo;
+        lane.insert(job);
         if !self.endpoints.contains_key(&id) {
             self.load(&id);
         }
@@ -447,8 +524,23 @@ impl Scheduler {
                 self.drop_idle_lane(&id);
                 continue;
             }
-            let allowed = self.windows.get(&id).map_or(cap, |w| w.allowed().min(cap));
+            let allowed = if lane.fifo {
+                1
+            } else {
+                self.windows.get(&id).map_or(cap, |w| w.allowed().min(cap))
+            };
             if lane.in_flight >= allowed {
+                continue;
+            }
+            if lane.fifo
+                && let Some(at) = lane.ready.front().and_then(|j| j.not_before)
+                && at > now
+            {
+                // The head waits for its retry, and the lane with it.
+                if lane.held_until != Some(at) {
+                    lane.held_until = Some(at);
+                    self.throttled.push(Reverse((at, id.clone())));
+                }
                 continue;
             }
             if let Some(rate) = endpoint.rate_limit {
@@ -513,12 +605,20 @@ impl Scheduler {
         self.stats_at = Some(now);
         self.stats_dirty = false;
         let mut ready = 0;
+        let (mut fifo_blocked, mut held_in_order) = (0, 0);
         let mut oldest: Option<hookd_core::time::Timestamp> = None;
         for lane in self.lanes.values() {
             ready += lane.ready.len();
-            if let Some(front) = lane.ready.front() {
-                oldest = Some(oldest.map_or(front.d.due, |o| o.min(front.d.due)));
+            let Some(front) = lane.ready.front() else {
+                continue;
+            };
+            if lane.fifo && front.not_before.is_some_and(|t| t > now) {
+                // Held back on purpose, not stuck: kept out of the oldest-due age.
+                fifo_blocked += 1;
+                held_in_order += lane.ready.len();
+                continue;
             }
+            oldest = Some(oldest.map_or(front.d.due, |o| o.min(front.d.due)));
         }
         let stats = super::Stats {
             ready,
@@ -526,6 +626,8 @@ impl Scheduler {
             in_flight: self.in_flight,
             oldest_due: Duration::ZERO,
             oldest_due_at: oldest,
+            fifo_blocked,
+            held_in_order,
             last_progress: self.last_progress,
             stopped,
         };

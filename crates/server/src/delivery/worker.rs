@@ -22,13 +22,19 @@ use super::events::OperationalEvent;
 pub(crate) struct Job {
     pub d: QueuedDelivery,
     pub msg: Option<Arc<Message>>,
+    /// In an ordered lane, where a retry waits in place: not sent before this.
+    pub not_before: Option<Instant>,
 }
 
 impl Job {
     pub fn new(d: QueuedDelivery, msg: Option<Arc<Message>>) -> Job {
         // Only keep a message that really is this delivery's.
         let msg = msg.filter(|m| m.id == d.msg_id);
-        Job { d, msg }
+        Job {
+            d,
+            msg,
+            not_before: None,
+        }
     }
     pub fn endpoint_id(&self) -> &str {
         &self.d.endpoint_id

@@ -20,14 +20,24 @@ use crate::receiver::{Receiver, Reply};
 
 /// `hookd serve` as a child process; killed when dropped. Prints the
 /// server's log when the test fails.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub base: String,
     log: PathBuf,
 }
 
 impl Server {
     async fn start(dir: &Path, db: &Path, generation: u32) -> Server {
+        Server::start_with(dir, db, generation, &[]).await
+    }
+
+    /// With more environment settings (they win over the defaults here).
+    pub async fn start_with(
+        dir: &Path,
+        db: &Path,
+        generation: u32,
+        extra: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let log = dir.join(format!("hookd-{generation}.log"));
         let stderr = std::fs::File::create(&log).expect("log file");
@@ -35,18 +45,16 @@ impl Server {
             format!("127.0.0.1:{port}"),
             format!("sqlite:{}", db.display()),
         );
-        let mut cmd = hookd_command(
-            dir,
-            &["serve"],
-            &[
-                ("HOOKD_LISTEN", &listen),
-                ("HOOKD_DATABASE_URL", &db),
-                ("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN),
-                ("HOOKD_ALLOWED_SUBNETS", "127.0.0.0/8"),
-                ("HOOKD_RETRY_SCHEDULE", "200ms,200ms,200ms"),
-                ("HOOKD_LOG", "warn"),
-            ],
-        );
+        let mut env = vec![
+            ("HOOKD_LISTEN", listen.as_str()),
+            ("HOOKD_DATABASE_URL", db.as_str()),
+            ("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("HOOKD_ALLOWED_SUBNETS", "127.0.0.0/8"),
+            ("HOOKD_RETRY_SCHEDULE", "200ms,200ms,200ms"),
+            ("HOOKD_LOG", "warn"),
+        ];
+        env.extend_from_slice(extra);
+        let mut cmd = hookd_command(dir, &["serve"], &env);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr));
@@ -71,7 +79,7 @@ impl Server {
     }
 
     /// SIGKILL (`Child::kill` sends SIGKILL on Unix), then reap.
-    async fn kill(&mut self) {
+    pub async fn kill(&mut self) {
         self.child.kill().await.expect("cannot kill hookd");
     }
 }
@@ -85,7 +93,12 @@ impl Drop for Server {
     }
 }
 
-async fn api(http: &reqwest::Client, base: &str, path: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn api(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
     let r = http
         .post(format!("{base}{path}"))
         .bearer_auth(ADMIN_TOKEN)

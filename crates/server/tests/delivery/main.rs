@@ -16,6 +16,7 @@ mod actions;
 mod crash;
 mod events;
 mod failures;
+mod fifo;
 mod filters;
 mod helpers;
 mod limits;

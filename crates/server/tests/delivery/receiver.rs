@@ -89,6 +89,8 @@ pub struct Captured {
     pub at: Instant,
     /// When the request arrived, Unix seconds.
     pub unix_secs: i64,
+    /// The status the receiver answered with.
+    pub answered: u16,
 }
 
 impl Captured {
@@ -170,6 +172,11 @@ async fn handle(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let reply = {
+        let mut script = s.script.lock().unwrap();
+        let then = script.then.clone();
+        script.steps.pop_front().unwrap_or(then)
+    };
     s.log.lock().unwrap().push(Captured {
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -177,12 +184,8 @@ async fn handle(
         body,
         at: Instant::now(),
         unix_secs,
+        answered: reply.status,
     });
-    let reply = {
-        let mut script = s.script.lock().unwrap();
-        let then = script.then.clone();
-        script.steps.pop_front().unwrap_or(then)
-    };
     let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = InFlight(&s.in_flight);

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
-    ReplayFilter, StoreResult, claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    QueuedDelivery, ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
 
@@ -153,7 +153,44 @@ impl DeliveryStore for PostgresStore {
             )
             .await?;
             let dead = all(&dead, |r| r.text(0))?;
-            let mut out = Vec::new();
+            let others_dead: Vec<&String> = dead.iter().filter(|d| *d != owner).collect();
+            // An ordered endpoint's lane has one owner at a time: a lane with
+            // work to claim whose owner is dead, forgotten or not yet chosen
+            // is taken over here. The row lock lets only one claimer win; the
+            // others find the new owner alive when they re-check the row.
+            execute(
+                t,
+                concatcp!(
+                    "UPDATE endpoints e SET fifo_owner = $1 WHERE e.fifo \
+                     AND (e.fifo_owner IS NULL OR e.fifo_owner = ANY($2) \
+                          OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = e.fifo_owner)) \
+                     AND EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id \
+                       AND d.status = ",
+                    PENDING,
+                    " AND (d.lease_owner IS NULL OR d.lease_owner = ANY($2)))"
+                ),
+                &[&owner, &others_dead],
+            )
+            .await?;
+            // The owner holds its lanes' deliveries that were attempted
+            // before, whenever they are due: the lane's head may be waiting
+            // for a retry, and nothing behind it may go first.
+            let heads = query(
+                t,
+                concatcp!(
+                    "UPDATE deliveries d SET lease_owner = $1 FROM endpoints e \
+                     WHERE e.fifo AND e.fifo_owner = $1 AND d.endpoint_id = e.id \
+                       AND d.status = ",
+                    PENDING,
+                    " AND d.attempts > 0 \
+                       AND (d.lease_owner IS NULL OR d.lease_owner = ANY($2)) \
+                     RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, \
+                       d.next_attempt_at, d.manual"
+                ),
+                &[&owner, &others_dead],
+            )
+            .await?;
+            let mut out = all(&heads, |r| records::queued(r, now))?;
             // Each holder's due deliveries come off the owner-and-due index;
             // SKIP LOCKED keeps concurrent claimers from waiting on, or
             // taking, each other's rows.
@@ -169,7 +206,11 @@ impl DeliveryStore for PostgresStore {
                            SELECT msg_id, endpoint_id FROM deliveries WHERE status = ",
                         PENDING,
                         " AND lease_owner IS NOT DISTINCT FROM $2 \
-                           AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 \
+                           AND next_attempt_at <= $3 \
+                           AND NOT EXISTS (SELECT 1 FROM endpoints e \
+                             WHERE e.id = deliveries.endpoint_id AND e.fifo \
+                               AND e.fifo_owner IS DISTINCT FROM $1) \
+                           ORDER BY next_attempt_at LIMIT $4 \
                            FOR UPDATE SKIP LOCKED) c \
                          WHERE d.msg_id = c.msg_id AND d.endpoint_id = c.endpoint_id \
                          RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, \
@@ -261,6 +302,54 @@ impl DeliveryStore for PostgresStore {
             stats.add(i64::from(col::<i16>(r, 0)?), col(r, 1)?);
         }
         Ok(stats)
+    }
+
+    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>> {
+        self.single("lane_head", async |c| {
+            let rows = query(
+                c,
+                concatcp!(
+                    "SELECT d.msg_id, d.attempts, d.next_attempt_at, e.fifo_owner \
+                     FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
+                     WHERE d.endpoint_id = $1 AND d.status = ",
+                    PENDING,
+                    " ORDER BY d.msg_id LIMIT 1"
+                ),
+                &[&endpoint_id],
+            )
+            .await?;
+            let heads = all(&rows, |r| {
+                Ok(LaneHead {
+                    msg_id: r.text(0)?,
+                    attempts: r.int(1)?,
+                    next_attempt_at: r.opt_time(2)?,
+                    owner: r.opt_text(3)?,
+                })
+            })?;
+            Ok(heads.into_iter().next())
+        })
+        .await
+    }
+
+    async fn count_scheduled(&self, now: Timestamp) -> StoreResult<u64> {
+        self.single("count_scheduled", async |c| {
+            let rows = query(
+                c,
+                concatcp!(
+                    "SELECT COUNT(*) FROM deliveries WHERE status = ",
+                    PENDING,
+                    " AND lease_owner IS NULL AND next_attempt_at > $1"
+                ),
+                &[&now.0],
+            )
+            .await?;
+            let n: i64 = match rows.first() {
+                Some(r) => col(r, 0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        })
+        .await
     }
 
     async fn unrouted_messages(

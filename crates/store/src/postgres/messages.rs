@@ -52,7 +52,7 @@ impl MessageStore for PostgresStore {
         msg: NewMessage,
     ) -> StoreResult<(Message, Vec<Delivery>)> {
         let unclaimed = msg.owner.is_none();
-        let (m, deliveries) = self
+        let (m, deliveries, fifo_unheld) = self
             .transaction("create_message", Mode::Write, async |t| {
                 let endpoints = query(
                     t,
@@ -65,11 +65,20 @@ impl MessageStore for PostgresStore {
                 )
                 .await?;
                 let mut targets = Vec::new();
+                // An ordered endpoint's deliveries are held by no node: only
+                // its lane's owner claims them, in order (see `claim_due`),
+                // even when this node is the owner, so that a message sent
+                // through another node a moment earlier still goes first.
+                let mut ordered = Vec::new();
                 let parsed = std::cell::OnceCell::new();
                 for r in &endpoints {
                     let ep = records::route(r)?;
                     if msg.routes_to(&ep, &parsed) {
-                        targets.push(ep.id);
+                        if ep.fifo && !unclaimed {
+                            ordered.push(ep.id);
+                        } else {
+                            targets.push(ep.id);
+                        }
                     }
                 }
                 let (owner, expires_at) = (msg.owner.clone(), msg.expires_at);
@@ -83,9 +92,12 @@ impl MessageStore for PostgresStore {
                     Conflict::EventId,
                 )
                 .await?;
-                if !targets.is_empty() {
-                    // One statement for the whole fan-out, in endpoint id
-                    // order (the order `delete_app` locks endpoints in).
+                // One statement for the whole fan-out, in endpoint id order
+                // (the order `delete_app` locks endpoints in).
+                for (eps, owner) in [(&targets, &owner), (&ordered, &None)] {
+                    if eps.is_empty() {
+                        continue;
+                    }
                     execute(
                         t,
                         concatcp!(
@@ -99,24 +111,25 @@ impl MessageStore for PostgresStore {
                             &m.id,
                             &m.app_id,
                             &m.timestamp.0,
-                            &targets,
-                            &owner,
+                            eps,
+                            owner,
                             &first_due(&m).0,
                         ],
                     )
                     .await?;
-                    if unclaimed {
-                        notify(t, &self.origin, &Change::Deliveries).await?;
-                    }
+                }
+                let fifo_unheld = !ordered.is_empty();
+                if (unclaimed && !targets.is_empty()) || fifo_unheld {
+                    notify(t, &self.origin, &Change::Deliveries).await?;
                 }
                 let deliveries: Vec<Delivery> = targets
                     .into_iter()
                     .map(|ep| first_delivery(&m, ep))
                     .collect();
-                Ok((m, deliveries))
+                Ok((m, deliveries, fifo_unheld))
             })
             .await?;
-        if unclaimed && !deliveries.is_empty() {
+        if (unclaimed && !deliveries.is_empty()) || fifo_unheld {
             self.emit(Change::Deliveries);
         }
         Ok((m, deliveries))

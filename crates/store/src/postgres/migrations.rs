@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_tasks_headers_auth.sql"),
     include_str!("../../migrations/postgres/0003_scheduled_filters.sql"),
+    include_str!("../../migrations/postgres/0004_fifo.sql"),
 ];
 
 /// The advisory lock key that serialises migrations ("hookd" in ASCII).

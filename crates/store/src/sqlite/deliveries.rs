@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, MessageRoute, QueuedDelivery,
-    ReplayFilter, StoreResult, claim_holders, sort_claimed,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    QueuedDelivery, ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
 use rusqlite::params;
@@ -249,6 +249,51 @@ impl DeliveryStore for SqliteStore {
                     stats.add(status, n);
                 }
                 Ok(stats)
+            })
+            .await
+    }
+
+    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>> {
+        let id = endpoint_id.to_string();
+        self.db
+            .read("lane_head", move |conn| {
+                query_one(
+                    conn,
+                    concatcp!(
+                        "SELECT msg_id, attempts, next_attempt_at FROM deliveries \
+                         WHERE endpoint_id = ?1 AND status = ",
+                        PENDING,
+                        " ORDER BY msg_id LIMIT 1"
+                    ),
+                    params![id],
+                    |r| {
+                        Ok(LaneHead {
+                            msg_id: r.text(0)?,
+                            attempts: r.int(1)?,
+                            next_attempt_at: r.opt_time(2)?,
+                            // One node holds a SQLite store: no lanes to share.
+                            owner: None,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+
+    async fn count_scheduled(&self, now: Timestamp) -> StoreResult<u64> {
+        self.db
+            .read("count_scheduled", move |conn| {
+                let n = query_one(
+                    conn,
+                    concatcp!(
+                        "SELECT COUNT(*) FROM deliveries WHERE status = ",
+                        PENDING,
+                        " AND lease_owner IS NULL AND next_attempt_at > ?1"
+                    ),
+                    params![now.0],
+                    |r| r.int(0),
+                )?;
+                Ok(n.unwrap_or(0).max(0) as u64)
             })
             .await
     }

@@ -41,14 +41,14 @@ fn write_endpoint(
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, version, rate_limit, disabled, \
          filter_types, channels, metadata, secret, old_secrets, headers, created_at, updated_at, \
-         filter) \
+         filter, fifo) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-         ?17)"
+         ?17, ?18)"
     } else {
         "UPDATE endpoints SET app_id = ?2, uid = ?3, url = ?4, description = ?5, version = ?6, \
          rate_limit = ?7, disabled = ?8, filter_types = ?9, channels = ?10, metadata = ?11, \
          secret = ?12, old_secrets = ?13, headers = ?14, created_at = ?15, updated_at = ?16, \
-         filter = ?17 WHERE id = ?1"
+         filter = ?17, fifo = ?18 WHERE id = ?1"
     };
     execute_unique(conn, sql, endpoint_args(e, sealer)?, Conflict::EndpointUid)?;
     Ok(())

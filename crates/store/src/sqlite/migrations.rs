@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_tasks_headers_auth.sql"),
     include_str!("../../migrations/sqlite/0003_scheduled_filters.sql"),
+    include_str!("../../migrations/sqlite/0004_fifo.sql"),
 ];
 
 /// Applies every migration newer than the file's `user_version`, each in its own transaction.

@@ -364,6 +364,7 @@ pub fn endpoint(app_id: &str) -> Endpoint {
         filter_types: None,
         channels: None,
         filter: None,
+        fifo: false,
         metadata: BTreeMap::new(),
         created_at: now,
         updated_at: now,
