@@ -149,16 +149,21 @@ impl EndpointStats {
     }
 }
 
-/// The front of an ordered endpoint's lane: its oldest pending delivery,
-/// which everything behind it waits for.
+/// An ordered endpoint's lane: who delivers it, and its head (its oldest
+/// pending delivery, which everything behind it waits for).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lane {
+    /// The node that delivers the lane, on a shared store.
+    pub owner: Option<String>,
+    pub head: Option<LaneHead>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaneHead {
     pub msg_id: String,
     /// Attempts made so far (0: not tried yet; more: the lane is blocked).
     pub attempts: i64,
     pub next_attempt_at: Option<Timestamp>,
-    /// The node that delivers the lane, on a shared store.
-    pub owner: Option<String>,
 }
 
 /// Which deliveries to an endpoint a bulk replay sends again (Svix
@@ -285,9 +290,9 @@ pub trait DeliveryStore: Send + Sync {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
     ) -> StoreResult<EndpointStats>;
-    /// The endpoint's oldest pending delivery (by message id), if any: the
-    /// head of an ordered endpoint's lane.
-    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>>;
+    /// The endpoint's lane: its owner, and its oldest pending delivery (by
+    /// message id), if any.
+    async fn lane(&self, endpoint_id: &str) -> StoreResult<Lane>;
     /// Pending deliveries held by no node and due after `now`: scheduled
     /// messages waiting in the store.
     async fn count_scheduled(&self, now: Timestamp) -> StoreResult<u64>;

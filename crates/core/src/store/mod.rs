@@ -52,7 +52,7 @@ pub use attempts::{
     AttemptEffects, AttemptResult, AttemptStore, DisableReason, FailureRule, NextStep,
 };
 pub use deliveries::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, Lane, LaneHead, MessageRoute,
     QueuedDelivery, ReplayFilter, claim_holders, sort_claimed,
 };
 pub use endpoints::EndpointStore;

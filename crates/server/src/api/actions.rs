@@ -131,12 +131,13 @@ pub async fn get_endpoint_stats(
     // Attempts under way are pending in the store; only the engine knows them.
     let sending = (state.engine.sending_to(&ep.id) as i64).min(s.pending);
     let fifo = if ep.fifo {
-        let head = state.store.lane_head(&ep.id).await?;
+        let lane = state.store.lane(&ep.id).await?;
+        let head = lane.head;
         Some(FifoLaneOut {
             head_attempts: head.as_ref().map_or(0, |h| h.attempts),
             head_next_attempt: head.as_ref().and_then(|h| h.next_attempt_at),
             blocked: head.as_ref().is_some_and(|h| h.attempts > 0),
-            owner: head.as_ref().and_then(|h| h.owner.clone()),
+            owner: lane.owner,
             head_msg_id: head.map(|h| h.msg_id),
         })
     } else {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, Lane, LaneHead, MessageRoute,
     QueuedDelivery, ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
@@ -304,29 +304,36 @@ impl DeliveryStore for PostgresStore {
         Ok(stats)
     }
 
-    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>> {
-        self.single("lane_head", async |c| {
+    async fn lane(&self, endpoint_id: &str) -> StoreResult<Lane> {
+        self.single("lane", async |c| {
             let rows = query(
                 c,
                 concatcp!(
-                    "SELECT d.msg_id, d.attempts, d.next_attempt_at, e.fifo_owner \
-                     FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-                     WHERE d.endpoint_id = $1 AND d.status = ",
+                    "SELECT e.fifo_owner, d.msg_id, d.attempts, d.next_attempt_at \
+                     FROM endpoints e LEFT JOIN LATERAL ( \
+                       SELECT msg_id, attempts, next_attempt_at FROM deliveries \
+                       WHERE endpoint_id = e.id AND status = ",
                     PENDING,
-                    " ORDER BY d.msg_id LIMIT 1"
+                    " ORDER BY msg_id LIMIT 1) d ON true WHERE e.id = $1"
                 ),
                 &[&endpoint_id],
             )
             .await?;
-            let heads = all(&rows, |r| {
-                Ok(LaneHead {
-                    msg_id: r.text(0)?,
-                    attempts: r.int(1)?,
-                    next_attempt_at: r.opt_time(2)?,
-                    owner: r.opt_text(3)?,
+            let lanes = all(&rows, |r| {
+                let head = match r.opt_text(1)? {
+                    Some(msg_id) => Some(LaneHead {
+                        msg_id,
+                        attempts: r.int(2)?,
+                        next_attempt_at: r.opt_time(3)?,
+                    }),
+                    None => None,
+                };
+                Ok(Lane {
+                    owner: r.opt_text(0)?,
+                    head,
                 })
             })?;
-            Ok(heads.into_iter().next())
+            Ok(lanes.into_iter().next().unwrap_or_default())
         })
         .await
     }

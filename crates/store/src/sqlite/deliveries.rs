@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use const_format::concatcp;
 use hookd_core::ids::{self, Kind};
 use hookd_core::store::{
-    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, LaneHead, MessageRoute,
+    Change, DeliveryStore, EndpointStats, FORGET_NODE_AFTER_MS, Lane, LaneHead, MessageRoute,
     QueuedDelivery, ReplayFilter, StoreResult, claim_holders, sort_claimed,
 };
 use hookd_core::time::Timestamp;
@@ -253,11 +253,11 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
-    async fn lane_head(&self, endpoint_id: &str) -> StoreResult<Option<LaneHead>> {
+    async fn lane(&self, endpoint_id: &str) -> StoreResult<Lane> {
         let id = endpoint_id.to_string();
         self.db
-            .read("lane_head", move |conn| {
-                query_one(
+            .read("lane", move |conn| {
+                let head = query_one(
                     conn,
                     concatcp!(
                         "SELECT msg_id, attempts, next_attempt_at FROM deliveries \
@@ -271,11 +271,11 @@ impl DeliveryStore for SqliteStore {
                             msg_id: r.text(0)?,
                             attempts: r.int(1)?,
                             next_attempt_at: r.opt_time(2)?,
-                            // One node holds a SQLite store: no lanes to share.
-                            owner: None,
                         })
                     },
-                )
+                )?;
+                // One node holds a SQLite store: no lanes to share.
+                Ok(Lane { owner: None, head })
             })
             .await
     }

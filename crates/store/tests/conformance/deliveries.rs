@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use hookd_core::model::DeliveryStatus;
+use hookd_core::model::{DeliveryStatus, Endpoint};
 use hookd_core::store::{EndpointStats, NewMessage, NextStep, QueuedDelivery};
 use hookd_core::time::Timestamp;
 
@@ -459,5 +459,61 @@ conformance! {
         let stats = s.endpoint_stats(&a.id, &ep, None, None).await.unwrap();
         assert_eq!(stats.canceled, 1, "{stats:?}");
         assert_eq!(s.cancel_deliveries(&ep, cut, Timestamp::now()).await.unwrap(), 0, "twice");
+    }
+}
+
+fn ordered(app_id: &str) -> Endpoint {
+    Endpoint {
+        fifo: true,
+        ..endpoint(app_id)
+    }
+}
+
+conformance! {
+    async fn an_ordered_lanes_head_is_its_oldest_pending_delivery(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s.create_endpoint(ordered(&a.id)).await.unwrap();
+        assert!(ep.fifo, "the setting is stored");
+        assert!(s.get_endpoint_by_id(&ep.id).await.unwrap().unwrap().fifo);
+        assert_eq!(s.lane(&ep.id).await.unwrap().head, None);
+        let (m1, _) = s.create_message(&a.id, owned("a", "node-a")).await.unwrap();
+        tick().await;
+        let (m2, _) = s.create_message(&a.id, owned("a", "node-a")).await.unwrap();
+        let head = s.lane(&ep.id).await.unwrap().head.unwrap();
+        assert_eq!((head.msg_id.as_str(), head.attempts), (m1.id.as_str(), 0));
+        // The head fails and waits for a retry: the lane is blocked on it.
+        let later = Timestamp(Timestamp::now().0 + 60_000);
+        s.record_attempts(vec![attempt(&a.id, &m1.id, &ep.id, 500, Timestamp::now(), NextStep::Retry(later))])
+            .await
+            .unwrap();
+        let head = s.lane(&ep.id).await.unwrap().head.unwrap();
+        assert_eq!((head.msg_id.as_str(), head.attempts), (m1.id.as_str(), 1));
+        assert_eq!(head.next_attempt_at, Some(later));
+        // Given up: the next message is the head.
+        s.record_attempts(vec![attempt(&a.id, &m1.id, &ep.id, 500, Timestamp::now(), NextStep::Fail)])
+            .await
+            .unwrap();
+        assert_eq!(s.lane(&ep.id).await.unwrap().head.unwrap().msg_id, m2.id);
+    }
+
+    async fn scheduled_deliveries_are_counted_while_they_wait(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        s.create_endpoint(endpoint(&a.id)).await.unwrap();
+        s.create_endpoint(endpoint(&a.id)).await.unwrap();
+        let now = Timestamp::now();
+        assert_eq!(s.count_scheduled(now).await.unwrap(), 0);
+        let at = Timestamp(now.0 + 3_600_000);
+        s.create_message(&a.id, NewMessage { deliver_at: Some(at), ..msg("a") }).await.unwrap();
+        // Due now, or held by a node: not waiting in the store.
+        s.create_message(&a.id, msg("a")).await.unwrap();
+        s.create_message(&a.id, owned("a", "node-a")).await.unwrap();
+        tick().await;
+        let now = Timestamp::now();
+        assert_eq!(s.count_scheduled(now).await.unwrap(), 2, "one message, two endpoints");
+        assert_eq!(s.count_scheduled(Timestamp(at.0 + 1)).await.unwrap(), 0);
     }
 }

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use hookd_core::store::{Store, StoreError};
+use hookd_core::store::{NextStep, Store, StoreError};
+use hookd_core::time::Timestamp;
 use hookd_store::PgUrl;
 use hookd_store::postgres::PostgresStore;
 
@@ -129,4 +130,93 @@ async fn a_lost_server_is_unavailable_then_recovers() {
         assert!(e.is_unavailable(), "{e:?}");
     }
     second.unwrap();
+}
+
+/// An ordered endpoint's lane has one owner among nodes sharing the store:
+/// its deliveries are held by nobody until the owner claims them, nobody
+/// else claims them, and a dead owner's lane (retrying head included,
+/// however far off its retry) moves to a live node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_lane_has_one_owner_and_moves_when_it_dies() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::create(&admin).await;
+    let s = hookd_store::open(&db.url).unwrap();
+    let body = async move {
+        const WINDOW: i64 = 30_000;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let ep = s
+            .create_endpoint(hookd_core::model::Endpoint {
+                fifo: true,
+                ..endpoint(&a.id)
+            })
+            .await
+            .unwrap();
+        let start = Timestamp::now();
+        s.heartbeat("node-a", start, WINDOW).await.unwrap();
+        s.heartbeat("node-b", start, WINDOW).await.unwrap();
+        // Accepted by node-a, but not held by it: the lane has no owner yet.
+        let (m1, mine) = s.create_message(&a.id, held_by("node-a")).await.unwrap();
+        assert!(
+            mine.is_empty(),
+            "an ordered endpoint's delivery is left to claim"
+        );
+        let lane = s
+            .claim_due("node-b", Timestamp::now(), WINDOW, 10, false)
+            .await
+            .unwrap();
+        assert_eq!(lane.iter().map(|q| &q.msg_id).collect::<Vec<_>>(), [&m1.id]);
+        let lane = s.lane(&ep.id).await.unwrap();
+        assert_eq!(lane.owner.as_deref(), Some("node-b"));
+        assert_eq!(lane.head.unwrap().msg_id, m1.id);
+        // Later messages go to node-b only, whoever accepted them.
+        let (m2, _) = s.create_message(&a.id, held_by("node-a")).await.unwrap();
+        assert!(
+            s.claim_due("node-a", Timestamp::now(), WINDOW, 10, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // node-b's head fails and is retried an hour from now; then node-b dies.
+        let later = Timestamp(Timestamp::now().0 + 3_600_000);
+        s.record_attempts(vec![attempt(
+            &a.id,
+            &m1.id,
+            &ep.id,
+            500,
+            Timestamp::now(),
+            NextStep::Retry(later),
+        )])
+        .await
+        .unwrap();
+        let after = Timestamp(Timestamp::now().0 + WINDOW + 1_000);
+        s.heartbeat("node-a", after, WINDOW).await.unwrap();
+        let taken = s
+            .claim_due("node-a", after, WINDOW, 10, false)
+            .await
+            .unwrap();
+        let mut ids: Vec<&String> = taken.iter().map(|q| &q.msg_id).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [&m1.id, &m2.id],
+            "the head with its far-off retry, and the rest"
+        );
+        assert_eq!(
+            s.lane(&ep.id).await.unwrap().owner.as_deref(),
+            Some("node-a")
+        );
+    };
+    let outcome = tokio::spawn(body).await;
+    db.drop_now().await;
+    outcome.unwrap();
+}
+
+fn held_by(node: &str) -> hookd_core::store::NewMessage {
+    hookd_core::store::NewMessage {
+        owner: Some(node.to_string()),
+        ..msg("a")
+    }
 }
