@@ -45,6 +45,8 @@ pub struct Config {
     pub endpoint_concurrency: u64,
     /// Most deliveries in flight in total.
     pub max_in_flight: u64,
+    /// Most messages of one application being accepted at once (0: no bound).
+    pub accept_concurrency_per_app: u64,
     /// CIDRs exempt from the SSRF policy, comma-separated.
     pub allowed_subnets: String,
     /// Refuse plain-http endpoints.
@@ -198,6 +200,11 @@ impl Config {
         }
         if self.endpoint_concurrency == 0 || self.endpoint_concurrency > 1000 {
             return Err("invalid setting endpoint_concurrency: must be between 1 and 1000".into());
+        }
+        if self.accept_concurrency_per_app > 100_000 {
+            return Err(
+                "invalid setting accept_concurrency_per_app: must be between 0 and 100000".into(),
+            );
         }
         if self.max_in_flight == 0 || self.max_in_flight > 100_000 {
             return Err("invalid setting max_in_flight: must be between 1 and 100000".into());

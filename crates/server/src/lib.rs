@@ -178,6 +178,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         keys: Default::default(),
         engine: engine.clone(),
         admin_token_hash: config.admin_token().map(hash_key),
+        admission: Arc::new(api::admission::Admission::new(
+            config.accept_concurrency_per_app as usize,
+        )),
         config: Arc::new(config),
         default_org_id: default_org.id,
     };

@@ -11,6 +11,7 @@ use hookd_core::validate::{Checker, Loc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::admission::AcceptTurn;
 use super::error::{ApiError, ApiResult, HttpErrorOut, HttpValidationError};
 use super::extract::{JsonBody, Path, Query, RawQuery};
 use super::state::{AppState, Principal};
@@ -154,6 +155,7 @@ pub async fn create_message(
     Extension(p): Extension<Principal>,
     Path(app_id): Path<String>,
     raw: RawQuery,
+    _turn: AcceptTurn,
     JsonBody(mut body): JsonBody<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     let mut q = Query::new(&raw);

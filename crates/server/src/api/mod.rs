@@ -2,6 +2,7 @@
 //! panics as JSON 500s) and the OpenAPI document built from the same routes.
 
 pub(crate) mod actions;
+pub(crate) mod admission;
 pub(crate) mod application;
 pub(crate) mod attempt;
 pub mod auth;

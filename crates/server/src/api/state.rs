@@ -60,6 +60,7 @@ pub struct AppState {
     pub apps: Arc<AppCache>,
     pub keys: Arc<super::auth::KeyCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub admission: Arc<super::admission::Admission>,
 }
 
 /// Who is calling: the organisation and what the key may reach.

@@ -310,3 +310,63 @@ async fn a_request_retried_after_a_408_runs_under_the_same_idempotency_key() {
     .await;
     assert_eq!(retried.expect(201)["uid"], "retried");
 }
+
+/// A message request whose headers are sent now and whose body is sent by
+/// the caller later (it holds its application's accept turn meanwhile).
+async fn message_headers(app: &TestApp, app_id: &str, body: &str) -> TcpStream {
+    let mut s = connect(app).await;
+    let head = format!(
+        "POST /api/v1/app/{app_id}/msg HTTP/1.1\r\nHost: hookd\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_applications_accepts_wait_their_turn_without_holding_up_another() {
+    let app = spawn_app_with(&[("accept_concurrency_per_app", "1")]).await;
+    for uid in ["noisy", "quiet"] {
+        app.create_app(uid).await;
+    }
+    let body = r#"{"eventType": "t", "payload": {}}"#;
+    // The noisy application's first request has its turn and is slow to send its body.
+    let mut first = message_headers(&app, "noisy", body).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut second = message_headers(&app, "noisy", body).await;
+    second.write_all(body.as_bytes()).await.unwrap();
+    assert!(
+        read_response(&mut second, Duration::from_millis(400))
+            .await
+            .is_none(),
+        "the noisy application's second message waits for its turn"
+    );
+    // The quiet application is not held up.
+    let started = Instant::now();
+    let quiet = app
+        .post(
+            "/api/v1/app/quiet/msg",
+            &serde_json::json!({"eventType": "t", "payload": {}}),
+        )
+        .await;
+    quiet.expect(202);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The first finishes; the second gets its turn.
+    first.write_all(body.as_bytes()).await.unwrap();
+    let r1 = read_response(&mut first, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r1.status, 202, "{}", r1.body);
+    let r2 = read_response(&mut second, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(r2.status, 202, "{}", r2.body);
+    // Out-of-range values are refused at start, naming the setting.
+    let err = app
+        .try_restart_with(&[("accept_concurrency_per_app", "1000000")])
+        .await
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("accept_concurrency_per_app"), "{err}");
+}
