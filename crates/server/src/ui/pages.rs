@@ -170,6 +170,10 @@ fn endpoint_form(
                 input type="text" name="channels" value=(val("channels", ep.and_then(|e| e.channels.clone()).map(|c| c.join(", ")))); }
             label { "Payload filter " small { "(optional, e.g. " code { "data.amount >= 100 and data.currency in [\"usd\"]" } ")" }
                 input type="text" name="filter" value=(val("filter", ep.and_then(|e| e.filter.clone()))); }
+            label.check {
+                input type="checkbox" name="fifo" value="on" checked[form.map_or(ep.is_some_and(|e| e.fifo), |f| f.get("fifo").is_some())];
+                " Ordered delivery " small { "(FIFO: one message at a time, in order; a failing message holds back the rest)" }
+            }
             label { "Rate limit " small { "(messages per second, optional)" }
                 input type="number" name="rateLimit" min="1" value=(val("rateLimit", ep.and_then(|e| e.rate_limit).map(|r| r.to_string()))); }
             @if ep.is_none() {
@@ -203,6 +207,7 @@ fn endpoint_json(f: &Form, with_headers: bool) -> ApiResult<Value> {
         None => Value::Null,
     };
     body["filter"] = f.get("filter").map_or(Value::Null, |s| json!(s));
+    body["fifo"] = json!(f.get("fifo").is_some());
     body["rateLimit"] = match f.get("rateLimit") {
         Some(r) => match r.parse::<i64>() {
             Ok(n) => json!(n),
@@ -389,6 +394,7 @@ async fn endpoint_page(
                         dt { "Description" } dd { (ep.description) }
                         dt { "Event types" } dd { (ep.filter_types.as_ref().map(|t| t.join(", ")).unwrap_or_else(|| "all".into())) }
                         @if let Some(f) = &ep.filter { dt { "Payload filter" } dd { code { (f) } } }
+                        @if ep.fifo { dt { "Delivery" } dd { "ordered (FIFO)" } }
                     }
                 }
                 @if manage {
