@@ -4,6 +4,7 @@
 pub(crate) mod actions;
 pub(crate) mod application;
 pub(crate) mod attempt;
+mod attempt_content;
 pub mod auth;
 pub(crate) mod endpoint;
 pub mod error;
@@ -63,6 +64,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(event_type::router())
         .merge(message::router())
         .merge(attempt::router())
+        .merge(attempt_content::router())
         .merge(actions::router())
         .merge(portal::router())
         .merge(tasks::router())

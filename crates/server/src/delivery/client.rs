@@ -33,6 +33,27 @@ pub struct Sent {
     pub body: String,
     pub duration: Duration,
     pub retry_after: Option<Duration>,
+    /// The response's headers in order, up to [`HEADERS_CAP`] bytes (`None` without a response).
+    pub response_headers: Option<Vec<(String, String)>>,
+}
+
+/// How many bytes of response headers (names and values) an attempt keeps:
+/// enough to debug a receiver, bounded so a hostile one cannot bloat the log.
+pub const HEADERS_CAP: usize = 8 * 1024;
+
+/// The response headers to keep, in order, until [`HEADERS_CAP`] is reached.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut size = 0;
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        size += name.as_str().len() + value.len();
+        if size > HEADERS_CAP {
+            break;
+        }
+        out.push((name.as_str().to_string(), value));
+    }
+    out
 }
 
 pub struct ClientConfig {
@@ -80,6 +101,7 @@ impl Client {
             body: msg,
             duration: start.elapsed(),
             retry_after: None,
+            response_headers: None,
         };
         let parsed = match Url::parse(url) {
             Ok(u) => u,
@@ -122,6 +144,7 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let response_headers = Some(kept_headers(resp.headers()));
         let mut buf: Vec<u8> = Vec::new();
         let mut read_failed = None;
         while buf.len() < READ_CAP {
@@ -149,6 +172,7 @@ impl Client {
             body: String::from_utf8_lossy(&buf).into_owned(),
             duration: start.elapsed(),
             retry_after,
+            response_headers,
         }
     }
 }

@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
+mod attempt_headers;
 mod crash;
 mod events;
 mod failures;
