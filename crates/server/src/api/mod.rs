@@ -17,6 +17,7 @@ pub mod portal;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
+mod throttle;
 mod transformation;
 pub mod types;
 
@@ -69,6 +70,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(portal::router())
         .merge(tasks::router())
         .merge(stats::router())
+        .merge(throttle::router())
         .merge(transformation::router())
 }
 

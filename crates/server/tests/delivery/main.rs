@@ -32,3 +32,4 @@ mod signatures;
 mod ssrf;
 #[path = "../support/mod.rs"]
 mod support;
+mod throttling;
