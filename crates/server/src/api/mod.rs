@@ -5,6 +5,7 @@ pub(crate) mod actions;
 pub(crate) mod application;
 pub(crate) mod attempt;
 mod attempt_content;
+mod attempt_stats;
 pub mod auth;
 pub(crate) mod endpoint;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod portal;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
+mod throttle;
 mod throttle;
 mod transformation;
 pub mod types;
@@ -66,10 +68,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(message::router())
         .merge(attempt::router())
         .merge(attempt_content::router())
+        .merge(attempt_stats::router())
         .merge(actions::router())
         .merge(portal::router())
         .merge(tasks::router())
         .merge(stats::router())
+        .merge(throttle::router())
         .merge(throttle::router())
         .merge(transformation::router())
 }
