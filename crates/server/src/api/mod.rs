@@ -10,6 +10,7 @@ pub mod auth;
 pub(crate) mod endpoint;
 pub mod error;
 pub(crate) mod event_type;
+mod events;
 pub mod extract;
 mod health;
 mod idempotency;
@@ -18,7 +19,6 @@ pub mod portal;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
-mod throttle;
 mod throttle;
 mod transformation;
 pub mod types;
@@ -65,6 +65,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(application::router())
         .merge(endpoint::router())
         .merge(event_type::router())
+        .merge(events::router())
         .merge(message::router())
         .merge(attempt::router())
         .merge(attempt_content::router())
@@ -73,7 +74,6 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(portal::router())
         .merge(tasks::router())
         .merge(stats::router())
-        .merge(throttle::router())
         .merge(throttle::router())
         .merge(transformation::router())
 }
