@@ -59,7 +59,7 @@ fn message_retention(c: &mut Checker, body: &MessageIn) -> Option<i64> {
 
 /// Validates the body; the returned message's `expires_at` holds the
 /// message's own retention (ms, 0 for none) until the application is known.
-fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
+pub(crate) fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
     let mut c = Checker::new();
     let b = Loc::body();
     c.event_type_name(&b.field("eventType"), &body.event_type);

@@ -19,6 +19,7 @@ pub mod portal;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
+mod test_attempt;
 mod throttle;
 mod transformation;
 pub mod types;
@@ -75,6 +76,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(stats::router())
         .merge(throttle::router())
+        .merge(test_attempt::router())
         .merge(transformation::router())
 }
 

@@ -32,4 +32,5 @@ mod signatures;
 mod ssrf;
 #[path = "../support/mod.rs"]
 mod support;
+mod test_attempt;
 mod throttling;
