@@ -7,6 +7,7 @@ pub(crate) mod attempt;
 mod attempt_content;
 mod attempt_stats;
 pub mod auth;
+mod broadcast;
 pub(crate) mod endpoint;
 pub mod error;
 pub(crate) mod event_type;
@@ -77,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(stats::router())
         .merge(throttle::router())
         .merge(test_attempt::router())
+        .merge(broadcast::router())
         .merge(transformation::router())
 }
 

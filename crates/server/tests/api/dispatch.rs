@@ -294,3 +294,118 @@ async fn the_events_stream_reads_the_operational_events() {
     let r = send(app.request_as(&scoped, Method::GET, "/api/v1/events")).await;
     assert_eq!(r.status, 403, "{}", r.text);
 }
+
+async fn finished_task(app: &TestApp, task: &str) -> Value {
+    wait_until(
+        Duration::from_secs(10),
+        "the broadcast task to finish",
+        || async {
+            let t = app
+                .get(&format!("/api/v1/background-task/{task}"))
+                .await
+                .expect(200);
+            (t["status"] != "running").then_some(t)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn broadcast_sends_one_message_to_every_application() {
+    let app = spawn_app().await;
+    let a = id(&app.create_app("a").await);
+    let b = id(&app.create_app("b").await);
+    app.create_app("hookd-operational").await;
+    let body = json!({"eventType": "maintenance.planned", "eventId": "evt-1", "payload": {"at": "noon"}, "channels": ["ops"]});
+    let started = app.post("/api/v1/msg/broadcast", &body).await.expect(202);
+    assert!(id(&started).starts_with("qtask_"), "{started}");
+    assert_eq!(started["task"], "message.broadcast");
+    assert!(started["updatedAt"].is_string() && started["status"].is_string());
+    let t = finished_task(&app, &id(&started)).await;
+    assert_eq!(t["status"], "finished", "{t}");
+    let created = t["data"]["messagesCreated"]
+        .as_array()
+        .expect("messagesCreated")
+        .clone();
+    let mut apps: Vec<&str> = created
+        .iter()
+        .map(|c| c["appId"].as_str().unwrap())
+        .collect();
+    apps.sort();
+    let mut want = vec![a.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(apps, want, "every application but the operational one: {t}");
+    for c in &created {
+        let m = app
+            .get(&format!(
+                "/api/v1/app/{}/msg/{}",
+                c["appId"].as_str().unwrap(),
+                c["msgId"].as_str().unwrap()
+            ))
+            .await
+            .expect(200);
+        assert_eq!(m["eventType"], "maintenance.planned");
+        assert_eq!(m["eventId"], "evt-1");
+        assert_eq!(m["payload"], json!({"at": "noon"}));
+        assert_eq!(m["channels"], json!(["ops"]));
+    }
+    // The same eventId again: every application already has it.
+    let again = app.post("/api/v1/msg/broadcast", &body).await.expect(202);
+    let t = finished_task(&app, &id(&again)).await;
+    assert_eq!(t["status"], "finished", "{t}");
+    assert_eq!(t["data"]["messagesCreated"], json!([]));
+}
+
+#[tokio::test]
+async fn broadcast_refuses_bad_input_and_application_keys() {
+    let app = spawn_app().await;
+    app.create_app("a").await;
+    let r = app
+        .post(
+            "/api/v1/msg/broadcast",
+            &json!({"eventType": "bad name!", "payload": {}}),
+        )
+        .await;
+    assert_validation(&r, json!(["body", "eventType"]));
+    let r = app
+        .post(
+            "/api/v1/msg/broadcast",
+            &json!({"eventType": "x.y", "payload": [1]}),
+        )
+        .await;
+    assert_validation(&r, json!(["body", "payload"]));
+    let r = app
+        .post("/api/v1/msg/broadcast", &json!({"eventType": "x.y"}))
+        .await;
+    assert_validation(&r, json!(["body", "payload"]));
+    let body = json!({"eventType": "x.y", "payload": {}});
+    let r = send(
+        app.anonymous(Method::POST, "/api/v1/msg/broadcast")
+            .json(&body),
+    )
+    .await;
+    assert_error(&r, 401, "authentication_failed");
+    let (_, scoped) = app.create_token(&["--app", "a"]).await;
+    let r = send(
+        app.request_as(&scoped, Method::POST, "/api/v1/msg/broadcast")
+            .json(&body),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Nothing was sent by the refused requests.
+    assert_eq!(
+        data(&app.get("/api/v1/app/a/msg").await.expect(200)),
+        Vec::<Value>::new()
+    );
+}
+
+#[tokio::test]
+async fn test_attempt_needs_a_key() {
+    let app = spawn_app().await;
+    let r = send(
+        app.anonymous(Method::POST, "/api/v1/app/a/endpoint/e/msg/test-attempt")
+            .json(&json!({"eventType": "x.y", "payload": {}})),
+    )
+    .await;
+    assert_error(&r, 401, "authentication_failed");
+}
