@@ -17,6 +17,7 @@ mod health;
 mod idempotency;
 pub(crate) mod message;
 pub mod portal;
+mod search;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
@@ -79,6 +80,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(throttle::router())
         .merge(test_attempt::router())
         .merge(broadcast::router())
+        .merge(search::router())
         .merge(transformation::router())
 }
 

@@ -409,3 +409,81 @@ async fn test_attempt_needs_a_key() {
     .await;
     assert_error(&r, 401, "authentication_failed");
 }
+
+#[tokio::test]
+async fn search_filters_messages_by_body_criteria() {
+    let app = spawn_app().await;
+    app.create_app("a").await;
+    let send = |body: Value| {
+        let app = &app;
+        async move { id(&app.send_message("a", body).await) }
+    };
+    let m1 = send(json!({"eventType": "order.paid", "payload": {"n": 1}, "tags": ["vip"], "channels": ["eu"]})).await;
+    let m2 = send(json!({"eventType": "order.paid", "payload": {"n": 2}})).await;
+    let m3 = send(json!({"eventType": "user.created", "payload": {"n": 3}, "tags": ["vip"]})).await;
+    let search = |body: Value| {
+        let app = &app;
+        async move {
+            app.post("/api/v1/app/a/msg/search", &body)
+                .await
+                .expect(200)
+        }
+    };
+    let all = search(json!({})).await;
+    assert_eq!(
+        ids(&all),
+        [m3.clone(), m2.clone(), m1.clone()],
+        "newest first"
+    );
+    assert_eq!(all["done"], true);
+    assert_eq!(data(&all)[0]["payload"], json!({}), "no content by default");
+    let full = search(json!({"with_content": true, "limit": 1})).await;
+    assert_eq!(data(&full)[0]["payload"], json!({"n": 3}));
+    assert_eq!(full["done"], false);
+    let next = search(json!({"limit": 1, "iterator": full["iterator"]})).await;
+    assert_eq!(ids(&next), [m2.clone()]);
+    assert_eq!(
+        ids(&search(json!({"tag": "vip"})).await),
+        [m3.clone(), m1.clone()]
+    );
+    assert_eq!(
+        ids(&search(json!({"event_types": ["order.paid"]})).await),
+        [m2.clone(), m1.clone()]
+    );
+    assert_eq!(ids(&search(json!({"channel": "eu"})).await), [m1.clone()]);
+    assert_eq!(
+        ids(&search(json!({"tag": "vip", "event_types": ["order.paid"]})).await),
+        [m1.clone()]
+    );
+    let future = search(json!({"after": "2999-01-01T00:00:00Z"})).await;
+    assert_eq!(data(&future), Vec::<Value>::new());
+
+    for (body, loc) in [
+        (json!({"limit": 0}), json!(["body", "limit"])),
+        (json!({"iterator": "nope"}), json!(["body", "iterator"])),
+        (json!({"before": "yesterday"}), json!(["body", "before"])),
+        (
+            json!({"event_types": ["bad name!"]}),
+            json!(["body", "event_types", 0]),
+        ),
+        (json!({"tag": "bad tag!"}), json!(["body", "tag"])),
+    ] {
+        let r = app.post("/api/v1/app/a/msg/search", &body).await;
+        assert_validation(&r, loc);
+    }
+    assert_error(
+        &app.post("/api/v1/app/nope/msg/search", &json!({})).await,
+        404,
+        "not_found",
+    );
+    let r = send_anon(&app).await;
+    assert_error(&r, 401, "authentication_failed");
+}
+
+async fn send_anon(app: &TestApp) -> Resp {
+    send(
+        app.anonymous(Method::POST, "/api/v1/app/a/msg/search")
+            .json(&json!({})),
+    )
+    .await
+}
