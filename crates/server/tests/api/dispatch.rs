@@ -441,7 +441,7 @@ async fn search_filters_messages_by_body_criteria() {
     assert_eq!(data(&full)[0]["payload"], json!({"n": 3}));
     assert_eq!(full["done"], false);
     let next = search(json!({"limit": 1, "iterator": full["iterator"]})).await;
-    assert_eq!(ids(&next), [m2.clone()]);
+    assert_eq!(ids(&next), [m2.as_str()]);
     assert_eq!(
         ids(&search(json!({"tag": "vip"})).await),
         [m3.clone(), m1.clone()]
@@ -450,10 +450,10 @@ async fn search_filters_messages_by_body_criteria() {
         ids(&search(json!({"event_types": ["order.paid"]})).await),
         [m2.clone(), m1.clone()]
     );
-    assert_eq!(ids(&search(json!({"channel": "eu"})).await), [m1.clone()]);
+    assert_eq!(ids(&search(json!({"channel": "eu"})).await), [m1.as_str()]);
     assert_eq!(
         ids(&search(json!({"tag": "vip", "event_types": ["order.paid"]})).await),
-        [m1.clone()]
+        [m1.as_str()]
     );
     let future = search(json!({"after": "2999-01-01T00:00:00Z"})).await;
     assert_eq!(data(&future), Vec::<Value>::new());
