@@ -68,9 +68,9 @@ pub struct AttemptStatisticsData {
 #[serde(rename_all = "camelCase")]
 pub struct AttemptStatisticsResponse {
     /// The start of the first data point (`startDate` rounded down to the period).
-    pub start_date: String,
+    pub start_date: Timestamp,
     /// The end of the last data point (`endDate` rounded up to the period).
-    pub end_date: String,
+    pub end_date: Timestamp,
     pub period: StatisticsPeriod,
     /// One count per period from `startDate`, oldest first.
     pub data: AttemptStatisticsData,
@@ -90,8 +90,8 @@ pub struct AppAttemptStatsOut {
     pub total_success: u64,
     pub total_failure: u64,
     pub total_canceled: u64,
-    pub since: String,
-    pub until: String,
+    pub since: Timestamp,
+    pub until: Timestamp,
 }
 
 /// How far back statistics go when no start is given.
@@ -203,8 +203,8 @@ pub async fn app_attempt_statistics(
         }
     };
     Ok(Json(AttemptStatisticsResponse {
-        start_date: since.to_rfc3339(),
-        end_date: until.to_rfc3339(),
+        start_date: since,
+        end_date: until,
         period,
         data: AttemptStatisticsData {
             success_count: Some(buckets.iter().map(|b| b.succeeded).collect()),
@@ -261,8 +261,8 @@ pub async fn app_attempt_stats(
         total_success: 0,
         total_failure: 0,
         total_canceled: 0,
-        since: since.to_rfc3339(),
-        until: until.to_rfc3339(),
+        since,
+        until,
     };
     walk(&state, &app, since, until, types, |a| {
         let ty = a.msg.as_ref().map_or("", |m| m.event_type.as_str());

@@ -59,7 +59,7 @@ pub struct MessageBroadcastOut {
 }
 
 /// Send one message to every application of the organisation, as a background task.
-#[utoipa::path(post, path = "/api/v1/msg/broadcast", tag = "Message",
+#[utoipa::path(post, path = "/api/v1/msg/broadcast", tag = "Broadcast",
     request_body = MessageBroadcastIn,
     responses((status = 202, body = MessageBroadcastOut, description = "the task runs; its data lists messagesCreated"),
         (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut, description = "an application-scoped key"),

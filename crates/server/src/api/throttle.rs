@@ -28,7 +28,7 @@ pub enum EndpointRateLimitStatus {
 pub struct EndpointThrottleRateStatusOut {
     pub status: EndpointRateLimitStatus,
     /// When the rate limit started holding deliveries back, while it does.
-    pub throttled_since: Option<String>,
+    pub throttled_since: Option<hookd_core::time::Timestamp>,
 }
 
 /// `RateLimited` while due deliveries to the endpoint wait for its rate
@@ -56,6 +56,6 @@ pub async fn get_throttling_status(
         } else {
             EndpointRateLimitStatus::Ok
         },
-        throttled_since: since.map(|t| t.to_rfc3339()),
+        throttled_since: since,
     }))
 }
