@@ -226,3 +226,28 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn response_headers_are_kept_in_order_up_to_the_cap() {
+        let mut h = HeaderMap::new();
+        let value = "v".repeat(200);
+        for i in 0..100 {
+            h.append(
+                HeaderName::try_from(format!("x-h{i:03}")).unwrap(),
+                HeaderValue::from_str(&value).unwrap(),
+            );
+        }
+        let kept = kept_headers(&h);
+        let size: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size <= HEADERS_CAP, "{size}");
+        assert!(kept.len() > 30 && kept.len() < 100, "{}", kept.len());
+        assert_eq!(kept[0].0, "x-h000");
+        assert_eq!(kept[1].0, "x-h001");
+        assert_eq!(kept[0].1, value);
+    }
+}
