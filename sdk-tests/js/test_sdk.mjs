@@ -155,6 +155,12 @@ assert.deepEqual(
   [attempt.id],
 );
 assert.equal(byEp.done, true);
+// the attempt's response body can be removed
+await svix.messageAttempt.expungeContent(app.id, msg.id, attempt.id);
+assert.equal((await svix.messageAttempt.get(app.id, msg.id, attempt.id)).response, "");
+await expectHttpError(404, () =>
+  svix.messageAttempt.expungeContent(app.id, msg.id, "atmpt_2zzzzzzzzzzzzzzzzzzzzzzzzzz"),
+);
 
 // 9. destinations of the message: the endpoint, pending its retry
 const dests = await svix.messageAttempt.listAttemptedDestinations(app.id, msg.id);

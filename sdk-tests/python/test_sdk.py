@@ -165,6 +165,10 @@ by_ep = svix.message_attempt.list_by_endpoint(
 )
 assert [a.id for a in by_ep.data] == [attempt.id], [a.id for a in by_ep.data]
 assert by_ep.done is True
+# the attempt's response body can be removed (there was none: the host never resolved)
+svix.message_attempt.expunge_content(app.id, msg.id, attempt.id)
+assert svix.message_attempt.get(app.id, msg.id, attempt.id).response == ""
+expect_http_error(404, svix.message_attempt.expunge_content, app.id, msg.id, "atmpt_2zzzzzzzzzzzzzzzzzzzzzzzzzz")
 
 # 9. destinations of the message: the endpoint, pending its retry
 dests = svix.message_attempt.list_attempted_destinations(app.id, msg.id)

@@ -332,6 +332,40 @@ pub struct Attempt {
     pub msg: Option<Message>,
 }
 
+/// Headers whose values are never shown back or kept in the attempt log (Svix's list).
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "www-authenticate",
+    "x-auth-token",
+];
+
+/// Whether a header's value is a credential that hookd must not show back.
+pub fn is_sensitive_header(name: &str) -> bool {
+    SENSITIVE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// The request headers as an attempt records them: a sensitive header keeps
+/// its name with an empty value, so the log shows it was sent without ever
+/// storing the credential. The signature stays: it is what the receiver
+/// checked, it is different for every attempt, and it reveals no key.
+pub fn logged_headers<'a, V: AsRef<str>>(
+    headers: impl IntoIterator<Item = (&'a str, V)>,
+) -> BTreeMap<String, String> {
+    headers
+        .into_iter()
+        .map(|(k, v)| {
+            let value = if is_sensitive_header(k) {
+                String::new()
+            } else {
+                v.as_ref().to_string()
+            };
+            (k.to_ascii_lowercase(), value)
+        })
+        .collect()
+}
+
 /// What a background task does (Svix `BackgroundTaskType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskKind {
@@ -463,6 +497,22 @@ impl BackgroundTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_headers_hide_credentials_and_keep_the_signature() {
+        let h = logged_headers([
+            ("Authorization", "Bearer s3cret"),
+            ("x-auth-token", "t"),
+            ("webhook-signature", "v1,abc"),
+            ("X-Custom", "kept"),
+        ]);
+        assert_eq!(h["authorization"], "");
+        assert_eq!(h["x-auth-token"], "");
+        assert_eq!(h["webhook-signature"], "v1,abc");
+        assert_eq!(h["x-custom"], "kept");
+        assert!(is_sensitive_header("Proxy-Authorization"));
+        assert!(!is_sensitive_header("webhook-id"));
+    }
 
     fn ep(filter: Option<&[&str]>, channels: Option<&[&str]>) -> Endpoint {
         let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();

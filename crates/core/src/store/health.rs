@@ -62,6 +62,24 @@ pub fn fill_buckets(
     out
 }
 
+/// Statistics windows are cut into at most this many buckets.
+pub const MAX_BUCKETS: i64 = 2_000;
+
+/// The window `[start, end)` widened to whole buckets of `width_ms` (aligned
+/// to the Unix epoch, so the same period always gives the same buckets), or
+/// `None` when it is empty or would need more than [`MAX_BUCKETS`].
+pub fn aligned_window(
+    start: Timestamp,
+    end: Timestamp,
+    width_ms: i64,
+) -> Option<(Timestamp, Timestamp)> {
+    let width = width_ms.max(1);
+    let since = start.0.div_euclid(width) * width;
+    let until = (end.0 + width - 1).div_euclid(width) * width;
+    let n = (until - since) / width;
+    (n > 0 && n <= MAX_BUCKETS).then_some((Timestamp(since), Timestamp(until)))
+}
+
 #[async_trait]
 pub trait HealthStore: Send + Sync {
     /// The health of each endpoint of the application, as of `now`.
@@ -85,6 +103,26 @@ pub trait HealthStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_widen_to_whole_buckets_and_are_bounded() {
+        let h = 3_600_000;
+        assert_eq!(
+            aligned_window(Timestamp(h + 5), Timestamp(3 * h - 1), h),
+            Some((Timestamp(h), Timestamp(3 * h)))
+        );
+        assert_eq!(aligned_window(Timestamp(h), Timestamp(h), h), None, "empty");
+        assert_eq!(
+            aligned_window(Timestamp(2 * h), Timestamp(h), h),
+            None,
+            "backwards"
+        );
+        assert!(aligned_window(Timestamp(0), Timestamp(MAX_BUCKETS * h), h).is_some());
+        assert_eq!(
+            aligned_window(Timestamp(0), Timestamp(MAX_BUCKETS * h + 1), h),
+            None
+        );
+    }
 
     #[test]
     fn buckets_cover_the_window_and_keep_empty_ones() {

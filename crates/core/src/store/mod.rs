@@ -58,7 +58,7 @@ pub use deliveries::{
 pub use endpoints::EndpointStore;
 pub use error::{Cause, Conflict, StoreError, StoreResult};
 pub use event_types::{EventTypeStore, ImportPlan, plan_import, replace_archived};
-pub use health::{Bucket, EndpointHealth, HealthStore, fill_buckets};
+pub use health::{Bucket, EndpointHealth, HealthStore, aligned_window, fill_buckets};
 pub use idempotency::{IdempotencyStart, IdempotencyStore};
 pub use keys::KeyStore;
 pub use list::{AttemptFilter, Cursor, ListQuery, MessageFilter, Order, Page, Scan};

@@ -39,4 +39,12 @@ pub trait RetentionStore: Send + Sync {
     /// Expunges each message named (by id or `eventId`) in one transaction;
     /// for each, whether the application has it.
     async fn expunge_messages(&self, app_id: &str, ids: &[String]) -> StoreResult<Vec<bool>>;
+    /// Empties one attempt's response body (Svix `expunge-content` of an
+    /// attempt); `false` if the application has no such attempt of that message.
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &str,
+        msg_id: &str,
+        attempt_id: &str,
+    ) -> StoreResult<bool>;
 }

@@ -45,13 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Headers whose values are never shown back (Svix's list).
-const SENSITIVE_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "www-authenticate",
-    "x-auth-token",
-];
+const SENSITIVE_HEADERS: &[&str] = hookd_core::model::SENSITIVE_HEADERS;
 
 /// Headers hookd sets itself on deliveries; endpoint headers may not override them.
 const RESERVED_HEADERS: &[&str] = &[

@@ -33,6 +33,8 @@ pub enum ApiError {
     Unavailable(String),
     /// 500 `server_error`: logged with its cause, shown opaque.
     Internal(String),
+    /// 504 `timeout`: work the request started did not finish in time (it goes on).
+    Timeout(String),
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -137,6 +139,7 @@ impl IntoResponse for ApiError {
                     "the store is unavailable; retry later".into(),
                 )
             }
+            ApiError::Timeout(d) => body(StatusCode::GATEWAY_TIMEOUT, "timeout", d),
             ApiError::Internal(d) => {
                 tracing::error!(cause = %d, "internal error");
                 body(

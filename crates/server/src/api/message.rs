@@ -60,7 +60,7 @@ fn message_retention(c: &mut Checker, body: &MessageIn) -> Option<i64> {
 
 /// Validates the body; the returned message's `expires_at` holds the
 /// message's own retention (ms, 0 for none) until the application is known.
-fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
+pub(crate) fn validate(state: &AppState, body: &mut MessageIn) -> ApiResult<NewMessage> {
     let mut c = Checker::new();
     let b = Loc::body();
     c.event_type_name(&b.field("eventType"), &body.event_type);
@@ -405,20 +405,7 @@ pub async fn precheck_active(
     }
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct MessageEventsOut {
-    pub data: Vec<MessageOut>,
-    /// Pass it to the next call to read on from here (also when `done`).
-    pub iterator: String,
-    /// Nothing newer yet: poll again later with `iterator`.
-    pub done: bool,
-}
-
-/// How long a message must be accepted before the events stream shows it.
-/// Ids are ordered by creation, but concurrent messages commit in any order
-/// within a few milliseconds: reading behind by this much means a reader
-/// that has moved past an id never misses one committed later.
-const EVENTS_SETTLE_MS: i64 = 1_000;
+pub use super::events::MessageEventsOut;
 
 /// The application's messages as a stream, oldest first, for consumers that
 /// poll instead of receiving webhooks: keep calling with the `iterator`
@@ -437,54 +424,9 @@ pub async fn app_events(
     Path(app_id): Path<String>,
     raw: RawQuery,
 ) -> ApiResult<Json<MessageEventsOut>> {
-    let mut q = Query::new(&raw);
-    let mut lq = q.list_query(Some(Kind::Message), Order::Ascending);
-    lq.order = Order::Ascending;
-    let event_types = q.list("event_types");
-    let channels = q.list("channels");
-    let after = q.datetime("after");
-    q.finish()?;
+    let q = super::events::EventsQuery::parse(&raw)?;
     let app = state.app(&p, &app_id).await?;
-    if lq.cursor.is_none() {
-        let start = after.map_or(0, |t| t.0);
-        lq.cursor = Some(hookd_core::store::Cursor::parse(&ids::floor_for_millis(
-            Kind::Message,
-            start,
-        )));
-    }
-    let f = MessageFilter {
-        event_types,
-        // One channel is filtered by the store; several, here.
-        channel: channels
-            .as_ref()
-            .filter(|c| c.len() == 1)
-            .map(|c| c[0].clone()),
-        before: Some(Timestamp(Timestamp::now().0 - EVENTS_SETTLE_MS)),
-        after: None,
-    };
-    let page = state.store.list_messages(&app.id, &lq, &f).await?;
-    let iterator = page
-        .iterator
-        .clone()
-        .or_else(|| lq.cursor.as_ref().map(|c| c.key.clone()))
-        .unwrap_or_default();
-    let data = page
-        .data
-        .into_iter()
-        .filter(|m| match &channels {
-            Some(want) if want.len() > 1 => m
-                .channels
-                .as_ref()
-                .is_some_and(|have| have.iter().any(|c| want.contains(c))),
-            _ => true,
-        })
-        .map(|m| MessageOut::new(m, true))
-        .collect();
-    Ok(Json(MessageEventsOut {
-        data,
-        iterator,
-        done: page.done,
-    }))
+    super::events::read(&state, Some(&app), q).await
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

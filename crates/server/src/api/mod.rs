@@ -5,18 +5,25 @@ pub(crate) mod actions;
 pub(crate) mod admission;
 pub(crate) mod application;
 pub(crate) mod attempt;
+mod attempt_content;
+mod attempt_stats;
 pub mod auth;
+mod broadcast;
 pub(crate) mod endpoint;
 pub mod error;
 pub(crate) mod event_type;
+mod events;
 pub mod extract;
 mod health;
 mod idempotency;
 pub(crate) mod message;
 pub mod portal;
+mod search;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
+mod test_attempt;
+mod throttle;
 mod transformation;
 pub mod types;
 
@@ -62,12 +69,19 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(application::router())
         .merge(endpoint::router())
         .merge(event_type::router())
+        .merge(events::router())
         .merge(message::router())
         .merge(attempt::router())
+        .merge(attempt_content::router())
+        .merge(attempt_stats::router())
         .merge(actions::router())
         .merge(portal::router())
         .merge(tasks::router())
         .merge(stats::router())
+        .merge(throttle::router())
+        .merge(test_attempt::router())
+        .merge(broadcast::router())
+        .merge(search::router())
         .merge(transformation::router())
 }
 

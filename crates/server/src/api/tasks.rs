@@ -342,16 +342,16 @@ pub async fn get_background_task(
 }
 
 /// A task being run: its row's id and the data written to it.
-struct Run {
-    store: Arc<dyn Store>,
-    id: String,
-    data: Map<String, Value>,
+pub(crate) struct Run {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) id: String,
+    pub(crate) data: Map<String, Value>,
 }
 
 impl Run {
     /// Writes the progress; an error when the task was ended meanwhile (a
     /// sweep took it for a dead node's), so the work stops.
-    async fn report(&self) -> Result<(), String> {
+    pub(crate) async fn report(&self) -> Result<(), String> {
         let data = Value::Object(self.data.clone());
         match self
             .store
@@ -369,7 +369,7 @@ impl Run {
     }
 
     /// Ends the row: finished with the data, or failed with it and the reason.
-    async fn finish(self, outcome: Result<(), String>) {
+    pub(crate) async fn finish(self, outcome: Result<(), String>) {
         let data = Value::Object(self.data);
         let (status, data) = match outcome {
             Ok(()) => (TaskStatus::Finished, data),

@@ -33,6 +33,27 @@ pub struct Sent {
     pub body: String,
     pub duration: Duration,
     pub retry_after: Option<Duration>,
+    /// The response's headers in order, up to [`HEADERS_CAP`] bytes (`None` without a response).
+    pub response_headers: Option<Vec<(String, String)>>,
+}
+
+/// How many bytes of response headers (names and values) an attempt keeps:
+/// enough to debug a receiver, bounded so a hostile one cannot bloat the log.
+pub const HEADERS_CAP: usize = 8 * 1024;
+
+/// The response headers to keep, in order, until [`HEADERS_CAP`] is reached.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut size = 0;
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        size += name.as_str().len() + value.len();
+        if size > HEADERS_CAP {
+            break;
+        }
+        out.push((name.as_str().to_string(), value));
+    }
+    out
 }
 
 pub struct ClientConfig {
@@ -80,6 +101,7 @@ impl Client {
             body: msg,
             duration: start.elapsed(),
             retry_after: None,
+            response_headers: None,
         };
         let parsed = match Url::parse(url) {
             Ok(u) => u,
@@ -122,6 +144,7 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let response_headers = Some(kept_headers(resp.headers()));
         let mut buf: Vec<u8> = Vec::new();
         let mut read_failed = None;
         while buf.len() < READ_CAP {
@@ -149,6 +172,7 @@ impl Client {
             body: String::from_utf8_lossy(&buf).into_owned(),
             duration: start.elapsed(),
             retry_after,
+            response_headers,
         }
     }
 }
@@ -201,4 +225,29 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn response_headers_are_kept_in_order_up_to_the_cap() {
+        let mut h = HeaderMap::new();
+        let value = "v".repeat(200);
+        for i in 0..100 {
+            h.append(
+                HeaderName::try_from(format!("x-h{i:03}")).unwrap(),
+                HeaderValue::from_str(&value).unwrap(),
+            );
+        }
+        let kept = kept_headers(&h);
+        let size: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size <= HEADERS_CAP, "{size}");
+        assert!(kept.len() > 30 && kept.len() < 100, "{}", kept.len());
+        assert_eq!(kept[0].0, "x-h000");
+        assert_eq!(kept[1].0, "x-h001");
+        assert_eq!(kept[0].1, value);
+    }
 }

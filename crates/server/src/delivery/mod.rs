@@ -17,7 +17,7 @@ mod schedules;
 pub mod ssrf;
 mod worker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,6 +117,8 @@ pub struct Engine {
     stats: Arc<Mutex<Stats>>,
     /// Deliveries (message id, endpoint id) whose attempt is under way.
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Endpoints whose rate limit holds back due deliveries on this node, since when.
+    throttled: Arc<Mutex<HashMap<String, Timestamp>>>,
     recorder: mpsc::UnboundedSender<ToRecord>,
     pub(crate) metrics: Arc<Metrics>,
     /// Live nodes sharing the store (rate limits are split between them).
@@ -362,6 +364,7 @@ impl Engine {
             config: config.clone(),
             stats: Arc::new(Mutex::new(Stats::default())),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
+            throttled: Arc::default(),
             recorder: recorder_tx,
             metrics,
             alive_nodes: Arc::new(AtomicUsize::new(1)),
@@ -489,6 +492,28 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+
+    /// Notes whether the endpoint's rate limit is holding back a due delivery
+    /// (the scheduler calls this as it waits for and spends tokens).
+    pub(crate) fn mark_throttled(&self, endpoint_id: &str, throttled: bool) {
+        let mut t = self.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        if throttled {
+            t.entry(endpoint_id.to_string())
+                .or_insert_with(Timestamp::now);
+        } else if !t.is_empty() {
+            t.remove(endpoint_id);
+        }
+    }
+
+    /// Since when this node has been holding deliveries back for the
+    /// endpoint's rate limit, if it is now.
+    pub fn throttled_since(&self, endpoint_id: &str) -> Option<Timestamp> {
+        self.throttled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint_id)
+            .copied()
     }
 
     /// A snapshot of the scheduler's progress.

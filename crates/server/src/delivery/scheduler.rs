@@ -563,9 +563,11 @@ impl Scheduler {
                 if bucket.tokens < 1.0 {
                     let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
                     self.throttled.push(Reverse((now + wait, id.clone())));
+                    self.engine.mark_throttled(&id, true);
                     continue;
                 }
                 bucket.tokens -= 1.0;
+                self.engine.mark_throttled(&id, false);
             }
             let Some(job) = lane.ready.pop_front() else {
                 continue;

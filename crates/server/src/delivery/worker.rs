@@ -184,6 +184,11 @@ async fn send_and_record(
         &body,
         engine.config.svix_headers,
     );
+    let sent_headers = hookd_core::model::logged_headers(
+        headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()))),
+    );
     let sent = client.post(&endpoint.url, headers, body).await;
 
     engine.metrics.attempt(&sent.outcome, sent.duration);
@@ -236,8 +241,8 @@ async fn send_and_record(
             TriggerType::Scheduled
         },
         error_class: sent.outcome.error_class().map(String::from),
-        sent_headers: None,
-        response_headers: None,
+        sent_headers: Some(sent_headers),
+        response_headers: sent.response_headers,
         timestamp: now,
         msg: None,
     };

@@ -182,6 +182,7 @@ pub fn describe(e: &ApiError) -> (StatusCode, String) {
         ),
         ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
         ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+        ApiError::Timeout(m) => (StatusCode::GATEWAY_TIMEOUT, m.clone()),
         ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
         ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
         ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),

@@ -7,6 +7,7 @@ mod applications;
 mod auth;
 mod config_cli;
 mod connections;
+mod dispatch;
 mod endpoints;
 mod errors;
 mod event_types;

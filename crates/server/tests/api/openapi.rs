@@ -52,6 +52,27 @@ const OPERATIONS: &[(&str, &str)] = &[
         "get",
         "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
     ),
+    (
+        "get",
+        "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers",
+    ),
+    (
+        "delete",
+        "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+    ),
+    (
+        "get",
+        "/api/v1/app/{app_id}/endpoint/{endpoint_id}/rate-limit-status",
+    ),
+    ("get", "/api/v1/stats/app/{app_id}/attempt"),
+    ("get", "/api/v1/app/{app_id}/stats/attempts"),
+    ("get", "/api/v1/events"),
+    (
+        "post",
+        "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg/test-attempt",
+    ),
+    ("post", "/api/v1/msg/broadcast"),
+    ("post", "/api/v1/app/{app_id}/msg/search"),
     ("get", "/api/v1/health"),
 ];
 

@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actions;
+mod attempt_headers;
 mod crash;
 mod events;
 mod failures;
@@ -32,3 +33,5 @@ mod signatures;
 mod ssrf;
 #[path = "../support/mod.rs"]
 mod support;
+mod test_attempt;
+mod throttling;

@@ -39,6 +39,24 @@ async fn expunge_ids(t: &Transaction<'_>, ids: &[String]) -> StoreResult<()> {
 
 #[async_trait]
 impl RetentionStore for PostgresStore {
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &str,
+        msg_id: &str,
+        attempt_id: &str,
+    ) -> StoreResult<bool> {
+        self.transaction("expunge_attempt_content", Mode::Write, async |t| {
+            let n = execute(
+                t,
+                "UPDATE attempts SET response = ''::bytea WHERE app_id = $1 AND msg_id = $2 AND id = $3",
+                &[&app_id, &msg_id, &attempt_id],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize> {
         self.transaction("expunge_expired", Mode::Write, async |t| {
             // SKIP LOCKED: nodes running retention at once share the work.

@@ -31,6 +31,29 @@ fn expunge_one(conn: &Connection, msg_id: &str) -> StoreResult<()> {
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
+    async fn expunge_attempt_content(
+        &self,
+        app_id: &str,
+        msg_id: &str,
+        attempt_id: &str,
+    ) -> StoreResult<bool> {
+        let (app_id, msg_id, attempt_id) = (
+            app_id.to_string(),
+            msg_id.to_string(),
+            attempt_id.to_string(),
+        );
+        self.db
+            .write("expunge_attempt_content", move |conn| {
+                let n = execute(
+                    conn,
+                    "UPDATE attempts SET response = '' WHERE app_id = ?1 AND msg_id = ?2 AND id = ?3",
+                    params![app_id, msg_id, attempt_id],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
     async fn expunge_expired(&self, now: Timestamp, limit: usize) -> StoreResult<usize> {
         self.db
             .write("expunge_expired", move |conn| {

@@ -71,4 +71,34 @@ conformance! {
         assert_eq!(s.get_message(&a.id, &m.id).await.unwrap().unwrap().payload.get(), "{}");
         assert!(!s.expunge_message(&a.id, "msg_doesnotexist00000000000000").await.unwrap());
     }
+
+    async fn expunging_one_attempts_response_body(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        let other = s.create_app(app(&org.id, Some("other"))).await.unwrap();
+        let ep = s.create_endpoint(endpoint(&a.id)).await.unwrap().id;
+        let (m, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let (m2, _) = s.create_message(&a.id, msg("a")).await.unwrap();
+        let t = Timestamp::now();
+        let mut first = attempt(&a.id, &m.id, &ep, 500, t, NextStep::Retry(t));
+        first.attempt.sent_headers = Some([("webhook-id".to_string(), m.id.clone())].into());
+        first.attempt.response_headers = Some(vec![("x-a".into(), "1".into())]);
+        let second = attempt(&a.id, &m.id, &ep, 200, t, NextStep::Success);
+        let (id1, id2) = (first.attempt.id.clone(), second.attempt.id.clone());
+        s.record_attempts(vec![first, second]).await.unwrap();
+        assert!(!s.expunge_attempt_content(&other.id, &m.id, &id1).await.unwrap(), "scoped by application");
+        assert!(!s.expunge_attempt_content(&a.id, &m2.id, &id1).await.unwrap(), "scoped by message");
+        assert!(s.expunge_attempt_content(&a.id, &m.id, &id1).await.unwrap());
+        let gone = s.get_attempt(&a.id, &m.id, &id1).await.unwrap().unwrap();
+        assert_eq!(gone.response, "");
+        // The rest of the attempt, its headers included, stays.
+        assert_eq!(gone.response_status_code, 500);
+        assert_eq!(gone.response_headers, Some(vec![("x-a".to_string(), "1".to_string())]));
+        assert_eq!(gone.sent_headers.unwrap()["webhook-id"], m.id);
+        let kept = s.get_attempt(&a.id, &m.id, &id2).await.unwrap().unwrap();
+        assert_eq!(kept.response, "status 200");
+        assert_ne!(s.get_message(&a.id, &m.id).await.unwrap().unwrap().payload.get(), "{}");
+        assert!(!s.expunge_attempt_content(&a.id, &m.id, "atmpt_doesnotexist0000000000000").await.unwrap());
+    }
 }
