@@ -17,6 +17,21 @@ pub(crate) const CANCELED: i64 = DeliveryStatus::Canceled as i64;
 /// A running task's status, as stored.
 pub(crate) const TASK_RUNNING: &str = TaskStatus::Running.as_str();
 
+/// A `LIKE` pattern (with `ESCAPE '\\'`) matching `prefix` followed by
+/// `sep` and anything: the prefix's own `%`, `_` and `\\` match only themselves.
+pub(crate) fn like_prefix(prefix: &str, sep: char) -> String {
+    let mut p = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push(sep);
+    p.push('%');
+    p
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     /// `?` placeholders, `IN (…)` lists, channels through `json_each`.
@@ -219,6 +234,12 @@ mod tests {
             },
         );
         sql
+    }
+
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(like_prefix("web-1", '-'), "web-1-%");
+        assert_eq!(like_prefix("a_b%c\\", '-'), "a\\_b\\%c\\\\-%");
     }
 
     #[test]

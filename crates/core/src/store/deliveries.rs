@@ -262,6 +262,11 @@ pub trait DeliveryStore: Send + Sync {
         limit: usize,
         reclaim_own: bool,
     ) -> StoreResult<Vec<QueuedDelivery>>;
+    /// Declares dead at once every node named `<name>-…` but `node` itself:
+    /// previous lives of a node restarted under its configured name, whose
+    /// deliveries and lanes are then claimable without waiting out the
+    /// lease. Returns how many were retired.
+    async fn retire_previous_lives(&self, name: &str, node: &str) -> StoreResult<u64>;
     /// Records that `node` is alive at `now`; returns how many nodes have
     /// shown a sign of life since `now - window_ms`, this one included.
     async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize>;

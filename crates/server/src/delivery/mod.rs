@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// This node's name in leases: unique per process on a shared store, so a
     /// restarted node never mistakes its predecessor's deliveries for its own.
     pub node_id: String,
+    /// The configured `node_id`, on a shared store: this node's previous
+    /// lives carry it too, and are retired at start.
+    pub node_name: Option<String>,
     /// Several nodes share the store: claim work from it and heartbeat.
     pub shared_store: bool,
     /// Heartbeat silence after which a node is considered dead.
@@ -84,6 +87,7 @@ impl EngineConfig {
             } else {
                 "local".to_string()
             },
+            node_name: (c.is_postgres() && !c.node_id.is_empty()).then(|| c.node_id.clone()),
             shared_store: c.is_postgres(),
             lease_timeout: Duration::from_secs(c.lease_timeout_secs),
             claim_interval: Duration::from_millis(c.claim_interval_ms),
@@ -392,6 +396,17 @@ impl Engine {
             return Ok(engine);
         }
         let window = engine.config.lease_timeout.as_millis() as i64;
+        if let Some(name) = &engine.config.node_name {
+            // Names are unique among running nodes (see `node_id`): another
+            // node of this name is a previous life, stopped or killed. Its
+            // work is taken over now rather than after `lease_timeout`.
+            let retired = store
+                .retire_previous_lives(name, &engine.config.node_id)
+                .await?;
+            if retired > 0 {
+                tracing::info!(nodes = retired, name = %name, "taking over the work of this node's previous run");
+            }
+        }
         let alive = store
             .heartbeat(&engine.config.node_id, Timestamp::now(), window)
             .await?;

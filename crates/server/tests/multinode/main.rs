@@ -791,3 +791,93 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_restarted_under_its_name_resumes_at_once() {
+    let Some(admin) = admin_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let db = Db::create(&admin, "rename");
+    // A lease this long would hold the killed node's work for a minute.
+    let settings = [
+        ("HOOKD_NODE_ID", "web-1"),
+        ("HOOKD_LEASE_TIMEOUT_SECS", "60"),
+    ];
+    let mut node = Node::start(&db.url, &settings).await;
+    let client = reqwest::Client::new();
+    let (s, _) = post(
+        &client,
+        &node.base,
+        "/api/v1/app",
+        json!({"name": "mn", "uid": "mn"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    // The receiver is down: every delivery waits for a retry, held by the node.
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    let (s, _) = post(
+        &client,
+        &node.base,
+        "/api/v1/app/mn/endpoint",
+        json!({"url": hook}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let mut accepted = Vec::new();
+    for i in 0..20 {
+        let (s, m) = post(
+            &client,
+            &node.base,
+            "/api/v1/app/mn/msg",
+            json!({"eventType": "t", "payload": {"i": i}}),
+        )
+        .await;
+        assert_eq!(s, 202, "{m}");
+        accepted.push(m["id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+
+    // The receiver comes up on that port; the node restarts under its name.
+    let receiver = {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, _body: Bytes| {
+                let state = state.clone();
+                async move {
+                    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                        *state
+                            .seen
+                            .lock()
+                            .unwrap()
+                            .entry(id.to_string())
+                            .or_default() += 1;
+                    }
+                    StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        r
+    };
+    let restarted = Instant::now();
+    let _node = Node::start(&db.url, &settings).await;
+    // Well within the 60 s lease: the previous run was retired at start.
+    wait_all_arrived(&receiver, &accepted, Duration::from_secs(20)).await;
+    eprintln!(
+        "restart under the same name: all 20 delivered {:.1} s after the restart",
+        restarted.elapsed().as_secs_f64()
+    );
+}

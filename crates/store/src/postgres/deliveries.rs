@@ -227,6 +227,19 @@ impl DeliveryStore for PostgresStore {
         .await
     }
 
+    async fn retire_previous_lives(&self, name: &str, node: &str) -> StoreResult<u64> {
+        let pattern = crate::sql::like_prefix(name, '-');
+        self.single("retire_previous_lives", async |c| {
+            execute(
+                c,
+                "UPDATE nodes SET heartbeat_at = 0 WHERE id LIKE $1 ESCAPE '\\' AND id <> $2",
+                &[&pattern, &node],
+            )
+            .await
+        })
+        .await
+    }
+
     async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
         self.transaction("heartbeat", Mode::Write, async |t| {
             execute(

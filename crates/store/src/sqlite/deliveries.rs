@@ -178,6 +178,20 @@ impl DeliveryStore for SqliteStore {
             .await
     }
 
+    async fn retire_previous_lives(&self, name: &str, node: &str) -> StoreResult<u64> {
+        let (pattern, node) = (crate::sql::like_prefix(name, '-'), node.to_string());
+        self.db
+            .write("retire_previous_lives", move |conn| {
+                execute(
+                    conn,
+                    "UPDATE nodes SET heartbeat_at = 0 WHERE id LIKE ?1 ESCAPE '\\' AND id <> ?2",
+                    params![pattern, node],
+                )
+                .map(|n| n as u64)
+            })
+            .await
+    }
+
     async fn heartbeat(&self, node: &str, now: Timestamp, window_ms: i64) -> StoreResult<usize> {
         let node = node.to_string();
         self.db

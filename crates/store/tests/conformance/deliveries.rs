@@ -517,3 +517,26 @@ conformance! {
         assert_eq!(s.count_scheduled(Timestamp(at.0 + 1)).await.unwrap(), 0);
     }
 }
+
+conformance! {
+    async fn a_node_restarted_under_its_name_takes_over_at_once(cx) {
+        let s = &*cx.store;
+        let org = s.ensure_org("acme").await.unwrap();
+        let a = s.create_app(app(&org.id, None)).await.unwrap();
+        s.create_endpoint(endpoint(&a.id)).await.unwrap();
+        let now = Timestamp::now();
+        for node in ["web-1-aaaa", "web-10-bbbb", "web_1-cccc"] {
+            s.heartbeat(node, now, DEAD_AFTER).await.unwrap();
+        }
+        let (m, _) = s.create_message(&a.id, owned("a", "web-1-aaaa")).await.unwrap();
+        s.create_message(&a.id, owned("a", "web-10-bbbb")).await.unwrap();
+        s.create_message(&a.id, owned("a", "web_1-cccc")).await.unwrap();
+        // web-1-aaaa was killed a moment ago; its heartbeat is still fresh.
+        s.heartbeat("web-1-dddd", now, DEAD_AFTER).await.unwrap();
+        assert!(s.claim_due("web-1-dddd", now, DEAD_AFTER, 10, false).await.unwrap().is_empty());
+        // Only the previous life of web-1 is retired: not web-10, and `_` is no wildcard.
+        assert_eq!(s.retire_previous_lives("web-1", "web-1-dddd").await.unwrap(), 1);
+        let taken = s.claim_due("web-1-dddd", Timestamp::now(), DEAD_AFTER, 10, false).await.unwrap();
+        assert_eq!(taken.iter().map(|q| q.msg_id.clone()).collect::<Vec<_>>(), vec![m.id]);
+    }
+}
