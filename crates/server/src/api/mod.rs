@@ -13,6 +13,7 @@ mod health;
 mod idempotency;
 pub(crate) mod message;
 pub mod portal;
+mod responses;
 pub mod state;
 mod stats;
 pub(crate) mod tasks;
@@ -73,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of every route the server answers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
+    responses::add_common(&mut doc);
     let (_, health_doc) = health::router().split_for_parts();
     doc.merge(health_doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
