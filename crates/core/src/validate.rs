@@ -26,11 +26,20 @@ pub const MAX_CHANNEL_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path to the field: `"body"`/`"query"`/`"path"`/`"header"`, then field names or indices.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = loc_schema)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// `loc` holds names and indices: strings and integers.
+fn loc_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let item = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer));
+    utoipa::openapi::Array::new(item)
 }
 
 /// Collects field errors under a location prefix.

@@ -18,6 +18,7 @@ mod health;
 mod idempotency;
 pub(crate) mod message;
 pub mod portal;
+mod responses;
 mod search;
 pub mod state;
 mod stats;
@@ -88,6 +89,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of every route the server answers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_routes().split_for_parts();
+    responses::add_common(&mut doc);
     let (_, health_doc) = health::router().split_for_parts();
     doc.merge(health_doc);
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

@@ -20,6 +20,7 @@ mod portal;
 #[path = "../support/pyenv.rs"]
 mod pyenv;
 mod retention;
+mod schemathesis;
 mod sdk;
 #[path = "../support/mod.rs"]
 mod support;
