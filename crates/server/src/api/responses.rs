@@ -37,7 +37,44 @@ pub fn add_common(doc: &mut OpenApi) {
     }
 }
 
+/// The limits `extract::Query` applies to the shared query parameters,
+/// declared where the handlers' annotations leave them as a bare integer.
+fn constrain_query(op: &mut Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for p in op.parameters.iter_mut().flatten() {
+        if p.parameter_in != ParameterIn::Query {
+            continue;
+        }
+        let schema = match p.name.as_str() {
+            // `ListQuery`: a page holds 1 to 250 rows.
+            "limit" => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(250)),
+            // Delivery statuses a listing can filter on (`Query::status`).
+            "status" => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([0, 1, 2, 3])),
+            "status_code_class" => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([0, 100, 200, 300, 400, 500])),
+            "order" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["ascending", "descending"])),
+            // `Query::datetime`: RFC 3339.
+            "before" | "after" | "since" | "until" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::DateTime,
+                ))),
+            _ => continue,
+        };
+        p.schema = Some(schema.build().into());
+    }
+}
+
 fn add_to(op: &mut Operation, is_post: bool) {
+    constrain_query(op);
     let has_query = op
         .parameters
         .iter()
