@@ -238,34 +238,10 @@ async fn a_node_restarted_under_its_name_resumes_at_once() {
     node.child.wait().unwrap();
 
     // The receiver comes up on that port; the node restarts under its name.
-    let receiver = {
-        let r = Receiver::default();
-        let state = r.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, _body: Bytes| {
-                let state = state.clone();
-                async move {
-                    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                        *state
-                            .seen
-                            .lock()
-                            .unwrap()
-                            .entry(id.to_string())
-                            .or_default() += 1;
-                    }
-                    StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        r
-    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (receiver, _) = Receiver::serve(listener, Duration::ZERO, StatusCode::OK);
     let restarted = Instant::now();
     let _node = Node::start(&db.url, &settings).await;
     // Well within the 60 s lease: the previous run was retired at start.

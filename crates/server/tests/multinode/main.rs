@@ -110,6 +110,16 @@ impl Receiver {
 
     /// Counts deliveries like [`Receiver::start`], answering each with `status`.
     async fn answering(delay: Duration, status: StatusCode) -> (Receiver, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::serve(listener, delay, status)
+    }
+
+    /// Counts deliveries on `listener`; returns the receiver and its URL.
+    fn serve(
+        listener: tokio::net::TcpListener,
+        delay: Duration,
+        status: StatusCode,
+    ) -> (Receiver, String) {
         let r = Receiver::default();
         let state = r.clone();
         let app = axum::Router::new().route(
@@ -130,7 +140,6 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
