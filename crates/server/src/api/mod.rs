@@ -12,6 +12,7 @@ pub mod extract;
 mod health;
 mod idempotency;
 pub(crate) mod message;
+mod operational;
 pub mod portal;
 pub mod state;
 mod stats;
@@ -68,6 +69,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(stats::router())
         .merge(transformation::router())
+        .merge(operational::router())
 }
 
 /// The OpenAPI document of every route the server answers.

@@ -15,6 +15,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+mod operational;
 mod portal;
 #[path = "../support/pyenv.rs"]
 mod pyenv;

@@ -19,6 +19,7 @@ mod failures;
 mod filters;
 mod helpers;
 mod limits;
+mod operational;
 #[path = "../support/pyenv.rs"]
 mod pyenv;
 mod python;
