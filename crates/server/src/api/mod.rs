@@ -17,6 +17,7 @@ pub mod extract;
 mod health;
 mod idempotency;
 pub(crate) mod message;
+mod operational;
 pub mod portal;
 mod responses;
 mod search;
@@ -84,6 +85,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(broadcast::router())
         .merge(search::router())
         .merge(transformation::router())
+        .merge(operational::router())
 }
 
 /// The OpenAPI document of every route the server answers.

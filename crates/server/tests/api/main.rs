@@ -16,6 +16,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
+mod operational;
 mod portal;
 #[path = "../support/pyenv.rs"]
 mod pyenv;

@@ -21,6 +21,7 @@ mod fifo;
 mod filters;
 mod helpers;
 mod limits;
+mod operational;
 #[path = "../support/pyenv.rs"]
 mod pyenv;
 mod python;
