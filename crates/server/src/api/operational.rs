@@ -86,6 +86,7 @@ impl From<OperationalWebhookEndpointIn> for EndpointIn {
             filter_types: o.filter_types,
             event_types: o.event_types,
             filter: None,
+            fifo: None,
             secret: o.secret,
             metadata: o.metadata,
             headers: o.headers,
