@@ -93,6 +93,22 @@ impl Drop for Server {
     }
 }
 
+/// Creates the application `uid` with one endpoint; returns their ids.
+pub(crate) async fn app_with_endpoint(
+    http: &reqwest::Client,
+    base: &str,
+    uid: &str,
+    endpoint: Value,
+) -> (String, String) {
+    let (s, app) = api(http, base, "/api/v1/app", &json!({"name": uid, "uid": uid})).await;
+    assert_eq!(s, 201, "{app}");
+    let app_id = id(&app);
+    let path = format!("/api/v1/app/{app_id}/endpoint");
+    let (s, ep) = api(http, base, &path, &endpoint).await;
+    assert_eq!(s, 201, "{ep}");
+    (app_id, id(&ep))
+}
+
 pub(crate) async fn api(
     http: &reqwest::Client,
     base: &str,
@@ -119,23 +135,8 @@ async fn kill_9_loses_no_accepted_message() {
     let http = client();
 
     let mut server = Server::start(dir.path(), &db, 1).await;
-    let (s, app) = api(
-        &http,
-        &server.base,
-        "/api/v1/app",
-        &json!({"name": "crash", "uid": "crash"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{app}");
-    let app_id = id(&app);
-    let (s, ep) = api(
-        &http,
-        &server.base,
-        &format!("/api/v1/app/{app_id}/endpoint"),
-        &json!({"url": receiver.url}),
-    )
-    .await;
-    assert_eq!(s, 201, "{ep}");
+    let (app_id, ep_id) =
+        app_with_endpoint(&http, &server.base, "crash", json!({"url": receiver.url})).await;
 
     // N sends at once; each yields the message id if (and only if) it got a 202.
     let mut sends = JoinSet::new();
@@ -224,7 +225,6 @@ async fn kill_9_loses_no_accepted_message() {
 
     // Counted once every delivery is final: the ones in flight at the kill
     // are due again at the restart and may come after the rest.
-    let ep_id = id(&ep);
     let stats_url = format!(
         "{}/api/v1/app/{app_id}/endpoint/{ep_id}/stats",
         server2.base

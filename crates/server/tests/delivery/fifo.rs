@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::crash::{Server, api};
+use crate::crash::{Server, api, app_with_endpoint};
 use crate::helpers::{client, id, spawn_app, spawn_app_with, wait_until};
 use crate::receiver::{Captured, Receiver, Reply};
 
@@ -175,23 +175,8 @@ async fn kill_9_while_the_head_waits_keeps_the_order() {
     // The head's retry is due 2 s after its failure: the kill comes first.
     let slow = [("HOOKD_RETRY_SCHEDULE", "2s,2s")];
     let mut server = Server::start_with(dir.path(), &db, 1, &slow).await;
-    let (s, app) = api(
-        &http,
-        &server.base,
-        "/api/v1/app",
-        &json!({"name": "fifo-crash", "uid": "fifo-crash"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{app}");
-    let app_id = id(&app);
-    let (s, ep) = api(
-        &http,
-        &server.base,
-        &format!("/api/v1/app/{app_id}/endpoint"),
-        &json!({"url": receiver.url, "fifo": true}),
-    )
-    .await;
-    assert_eq!(s, 201, "{ep}");
+    let endpoint = json!({"url": receiver.url, "fifo": true});
+    let (app_id, _) = app_with_endpoint(&http, &server.base, "fifo-crash", endpoint).await;
     let mut sent = Vec::new();
     for i in 0..10 {
         let (s, m) = api(
